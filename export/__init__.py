@@ -1,0 +1,1 @@
+"""Export of training checkpoints to the ONNX models the stations run, with proven parity."""

@@ -1,0 +1,1 @@
+"""The shipped ONNX models (data only). The runtime finds them with importlib.resources."""

@@ -1,0 +1,1 @@
+"""Training side: granule writer, scene simulator, the SSegm models and their training."""

@@ -1,0 +1,19 @@
+"""`train-ssegm`: datasets, models, training and evaluation. One module per command."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="train-ssegm",
+    help="Build datasets, describe, train and evaluate the SSegm M20.1 / M21.1 models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Commands register here, one module each: app.command("name")(module.function)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
