@@ -1,1 +1,23 @@
 """The shipped ONNX models (data only). The runtime finds them with importlib.resources."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+#: File name of the model ``ice-runtime`` uses when no ``--model`` is given.
+DEFAULT_MODEL = "ssegm-m21.1.onnx"
+
+
+def _folder() -> Path:
+    return Path(str(files(__name__)))
+
+
+def default_model_path() -> Path:
+    """Path of the default shipped model (it may be missing in a source tree without models)."""
+    return _folder() / DEFAULT_MODEL
+
+
+def available_models() -> list[Path]:
+    """Every shipped ``.onnx`` model, sorted by name."""
+    return sorted(_folder().glob("*.onnx"))

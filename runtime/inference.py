@@ -1,0 +1,295 @@
+"""ONNX Runtime inference: load a model file, check what it says about itself, run it.
+
+Everything the runtime needs to know about a model (name, grid, bands, normalisation, threshold)
+comes from the JSON object under the ``bay_ice`` key of the ONNX metadata, so a new model needs
+no new runtime. A model made for another grid or band set is refused (:class:`IncompatibleModel`);
+a file that is not such a model at all gets :class:`ModelError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from runtime import grid
+from runtime.errors import IncompatibleModel, ModelError, ProviderUnavailable
+
+log = logging.getLogger(__name__)
+
+METADATA_KEY = "bay_ice"
+FORMAT_VERSION = 1
+INPUT_NAME = "reflectance"
+OUTPUT_NAME = "probability"
+#: What the model input holds; the only kind this runtime produces (the reader's output).
+SUPPORTED_INPUT = "l1b_reflectance"
+
+DEVICES = ("auto", "cpu", "cuda")
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+# onnxruntime's own logger: 2 = warnings (its default), 4 = fatal only.
+_ORT_DEFAULT_SEVERITY = 2
+_ORT_QUIET_SEVERITY = 4
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a model file says about itself (the ``bay_ice`` metadata), checked."""
+
+    name: str
+    architecture: str
+    version: str
+    bands: tuple[int, ...]
+    input: str
+    normalisation: dict
+    grid: dict
+    threshold: float
+    metrics: dict
+    checkpoint_sha256: str
+    trained_on: str
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON output."""
+        return {
+            "name": self.name,
+            "architecture": self.architecture,
+            "version": self.version,
+            "bands": list(self.bands),
+            "input": self.input,
+            "normalisation": self.normalisation,
+            "grid": self.grid,
+            "threshold": self.threshold,
+            "metrics": self.metrics,
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "trained_on": self.trained_on,
+        }
+
+
+def parse_metadata(text: str | None, path: Path) -> ModelMetadata:
+    """Parse and check the ``bay_ice`` metadata JSON of the model at ``path``."""
+    if text is None:
+        raise ModelError(f"no '{METADATA_KEY}' metadata: not a bay-ice model", path)
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ModelError(f"'{METADATA_KEY}' metadata is not valid JSON ({error})", path) from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"'{METADATA_KEY}' metadata is not a JSON object", path)
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(
+            f"metadata format_version {meta.get('format_version')!r}, this runtime reads "
+            f"{FORMAT_VERSION}",
+            path,
+        )
+    missing = [k for k in ("name", "bands", "input", "normalisation", "grid", "threshold")
+               if k not in meta]
+    if missing:
+        raise ModelError(f"metadata lacks {', '.join(missing)}", path)
+    _check_compatible(meta, path)
+    threshold = meta["threshold"]
+    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+        raise ModelError(f"metadata threshold {threshold!r} is not a number in (0, 1)", path)
+    return ModelMetadata(
+        name=str(meta["name"]),
+        architecture=str(meta.get("architecture", "")),
+        version=str(meta.get("version", "")),
+        bands=tuple(meta["bands"]),
+        input=meta["input"],
+        normalisation=meta["normalisation"],
+        grid=meta["grid"],
+        threshold=float(threshold),
+        metrics=meta.get("metrics", {}),
+        checkpoint_sha256=str(meta.get("checkpoint_sha256", "")),
+        trained_on=str(meta.get("trained_on", "")),
+    )
+
+
+def _check_compatible(meta: dict, path: Path) -> None:
+    """Refuse a model made for another grid, band set, input or normalisation scheme."""
+    if not isinstance(meta["grid"], dict) or not grid.matches(meta["grid"]):
+        raise IncompatibleModel(
+            f"model grid {meta['grid']} is not this runtime's grid {grid.describe()}", path
+        )
+    if list(meta["bands"]) != list(grid.BANDS):
+        raise IncompatibleModel(
+            f"model bands {meta['bands']}, this runtime provides bands {list(grid.BANDS)}", path
+        )
+    if meta["input"] != SUPPORTED_INPUT:
+        raise IncompatibleModel(
+            f"model input {meta['input']!r}, this runtime provides {SUPPORTED_INPUT!r}", path
+        )
+    norm = meta["normalisation"]
+    if not isinstance(norm, dict) or "in_graph" not in norm:
+        raise ModelError("metadata normalisation lacks 'in_graph'", path)
+    if not norm["in_graph"]:
+        for key in ("mean", "std"):
+            values = norm.get(key)
+            if not isinstance(values, list) or len(values) != len(grid.BANDS):
+                raise ModelError(
+                    f"normalisation outside the graph needs {len(grid.BANDS)} '{key}' values",
+                    path,
+                )
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_count(threads: int | None) -> int:
+    """Intra-op threads: as asked, but no more than the CPUs this process may use."""
+    cpus = usable_cpus()
+    if threads is None:
+        return cpus
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    if threads > cpus:
+        log.warning("asked for %d threads, this process may use %d CPUs: using %d",
+                    threads, cpus, cpus)
+        return cpus
+    return threads
+
+
+@contextlib.contextmanager
+def _quiet_ort() -> Iterator[None]:
+    """Silence onnxruntime's stderr logging while trying providers (we report ourselves)."""
+    ort.set_default_logger_severity(_ORT_QUIET_SEVERITY)
+    try:
+        yield
+    finally:
+        ort.set_default_logger_severity(_ORT_DEFAULT_SEVERITY)
+
+
+def _create_session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        with _quiet_ort():
+            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    except Exception as error:  # onnxruntime raises several unrelated types for bad files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ModelError(f"cannot load as an ONNX model ({reason})", path) from None
+
+
+def open_session(path: Path, device: str, threads: int) -> ort.InferenceSession:
+    """An inference session on the asked device; CUDA only when it really runs.
+
+    ``auto`` tries CUDA when this onnxruntime build lists it and keeps it only if the created
+    session actually uses it (the GPU build lists CUDA even where no GPU or CUDA library is
+    present). ``cuda`` that cannot run raises :class:`ProviderUnavailable`, never falls back.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device {device!r} is not one of {', '.join(DEVICES)}")
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return _create_session(path, [CPU], threads)
+    if device == "cuda" and CUDA not in available:
+        raise ProviderUnavailable(
+            f"--device cuda: this onnxruntime build has no CUDA provider "
+            f"(available: {', '.join(available)})"
+        )
+    if CUDA not in available:
+        return _create_session(path, [CPU], threads)
+    session = _create_session(path, [CUDA, CPU], threads)
+    if session.get_providers()[0] == CUDA:
+        return session
+    if device == "cuda":
+        raise ProviderUnavailable(
+            "--device cuda: the CUDA provider is listed but could not be created here "
+            "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto"
+        )
+    log.info("CUDA provider listed but not working here; running on CPU")
+    return session
+
+
+def working_providers(path: Path) -> dict[str, bool]:
+    """For each provider this onnxruntime build lists (CPU and CUDA), whether it runs here."""
+    result = {}
+    for provider in ort.get_available_providers():
+        if provider not in (CPU, CUDA):
+            continue
+        session = _create_session(path, [provider, CPU] if provider != CPU else [CPU], 1)
+        result[provider] = session.get_providers()[0] == provider
+    return result
+
+
+class Model:
+    """A loaded, checked ice-segmentation model and its inference session."""
+
+    def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError("model file not found", self.path)
+        self.threads = thread_count(threads)
+        self.session = open_session(self.path, device, self.threads)
+        self.metadata = parse_metadata(
+            self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), self.path
+        )
+        self._check_graph()
+        self.sha256 = file_sha256(self.path)
+        self.provider = self.session.get_providers()[0]
+        log.info("model %s (%s) on %s, %d threads", self.metadata.name, self.path,
+                 self.provider, self.threads)
+
+    def _check_graph(self) -> None:
+        """The graph's input and output must be the contract's names and grid shape."""
+        inputs = {i.name: i.shape for i in self.session.get_inputs()}
+        outputs = {o.name: o.shape for o in self.session.get_outputs()}
+        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+            raise ModelError(
+                f"graph must take '{INPUT_NAME}' and give '{OUTPUT_NAME}', it takes "
+                f"{sorted(inputs)} and gives {sorted(outputs)}",
+                self.path,
+            )
+        expected = {INPUT_NAME: [len(grid.BANDS), grid.ROWS, grid.COLS],
+                    OUTPUT_NAME: [1, grid.ROWS, grid.COLS]}
+        for name, shape in ((INPUT_NAME, inputs[INPUT_NAME]), (OUTPUT_NAME, outputs[OUTPUT_NAME])):
+            if len(shape) != 4 or any(isinstance(d, int) and d != e
+                                      for d, e in zip(shape[1:], expected[name], strict=True)):
+                raise IncompatibleModel(
+                    f"graph {name} shape {shape}, this runtime needs (N, "
+                    f"{', '.join(map(str, expected[name]))})",
+                    self.path,
+                )
+
+    def prepare(self, reflectance: np.ndarray) -> np.ndarray:
+        """The model input (1, bands, rows, cols) from the reader's reflectance.
+
+        Models that normalise inside the graph take the reader's output as is, NaN included;
+        otherwise NaN becomes the band mean and the bands are standardised here.
+        """
+        x = np.asarray(reflectance, dtype=np.float32)[None]
+        norm = self.metadata.normalisation
+        if norm["in_graph"]:
+            return np.ascontiguousarray(x)
+        mean = np.asarray(norm["mean"], dtype=np.float32)[None, :, None, None]
+        std = np.asarray(norm["std"], dtype=np.float32)[None, :, None, None]
+        return np.ascontiguousarray((np.where(np.isnan(x), mean, x) - mean) / std)
+
+    def probability(self, reflectance: np.ndarray) -> np.ndarray:
+        """Ice probability of each cell, float32 (rows, cols), from reflectance (7, rows, cols)."""
+        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.prepare(reflectance)})
+        return out[0, 0]
