@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from runtime.cli import crop
+from runtime.cli import info as info_command
+from runtime.cli import segment as segment_command
+
 app = typer.Typer(
     name="ice-runtime",
     help="Sea-ice maps of Peter the Great Bay from MODIS L1B 500 m granules.",
@@ -12,6 +16,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Commands register here, one module each: app.command("name")(module.function)
+app.command("crop")(crop.crop)
+app.command("segment")(segment_command.segment)
+app.command("info")(info_command.info)
 
 
 def main() -> None:

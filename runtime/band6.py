@@ -1,0 +1,78 @@
+"""Restore the dead detector rows of MODIS band 6 (1.64 um) in swath space.
+
+In Collection 6/6.1 Aqua files most band-6 detectors are dead: their rows hold 65531 in every
+scan (``Dead Detector List``). Band 6 is what separates snow and ice (dark at 1.6 um) from
+clouds (bright), so the rows are filled before resampling rather than left as stripes.
+
+Method (chosen by measurement, see BENCHMARKS.md "Band-6 restoration"): a per-granule linear
+regression of band 6 on the six other bands, fitted on the working detectors' pixels of the
+window read, predicts every dead pixel; the prediction's error at the working detectors of the
+same scan is then interpolated linearly along track into the dead rows and added back. The
+regression keeps the sharp spectral contrasts of each pixel (ice next to water, cloud edges);
+the residual term corrects what a single linear law gets wrong locally (one surface type
+dominating the fit). Pixels with a NaN predictor stay NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DETECTORS = 20
+#: Index of band 6 in the band-ordered array (bands 1..7).
+BAND6 = 5
+#: Fewer working pixels than this and no regression is fitted (band 6 stays with its gaps).
+MIN_SAMPLES = 100
+
+
+def restore(reflectance: np.ndarray, dead: np.ndarray) -> None:
+    """Fill band 6 of the dead detectors' rows in place.
+
+    ``reflectance``: float32 (7, rows, cols) in band order 1..7, rows = whole scans of 20
+    detectors; ``dead``: bool (20,), True for each detector to restore.
+    """
+    if not dead.any() or dead.all():
+        return
+    bands = reflectance.reshape(7, -1, DETECTORS, reflectance.shape[-1])  # (7, scans, 20, cols)
+    predicted = _regression(bands, dead)
+    if predicted is None:
+        log.warning("band 6: too few working pixels to restore %d dead detectors", dead.sum())
+        return
+    residual = bands[BAND6] - predicted  # NaN on dead rows
+    correction = _interpolate_detectors(residual, dead)
+    band = bands[BAND6]
+    band[:, dead] = predicted[:, dead] + correction[:, dead]
+
+
+def _regression(bands: np.ndarray, dead: np.ndarray) -> np.ndarray | None:
+    """Band 6 predicted from the other bands by least squares on the working detectors."""
+    others = np.delete(bands, BAND6, axis=0)
+    design = np.concatenate((np.ones_like(others[:1]), others)).reshape(others.shape[0] + 1, -1)
+    target = bands[BAND6].reshape(-1)
+    working = np.broadcast_to(~dead[None, :, None], bands.shape[1:]).reshape(-1)
+    usable = working & np.isfinite(target) & np.isfinite(design).all(axis=0)
+    if usable.sum() < MIN_SAMPLES:
+        return None
+    coef, *_ = np.linalg.lstsq(
+        design[:, usable].T.astype(np.float64), target[usable].astype(np.float64), rcond=None
+    )
+    log.info("band 6 regression on %d pixels: %s", usable.sum(), np.round(coef, 4))
+    return (coef.astype(np.float32) @ design).reshape(bands.shape[1:])
+
+
+def _interpolate_detectors(values: np.ndarray, dead: np.ndarray) -> np.ndarray:
+    """Values of the dead detectors interpolated linearly from the working ones of each scan.
+
+    ``values``: (scans, 20, cols). Beyond the first/last working detector the nearest one is
+    repeated. Where a working neighbour is NaN the result is 0 (no correction).
+    """
+    working = np.flatnonzero(~dead)
+    detectors = np.arange(DETECTORS)
+    right = np.clip(np.searchsorted(working, detectors), 0, len(working) - 1)
+    d0, d1 = working[np.clip(right - 1, 0, None)], working[right]
+    weight = np.clip((detectors - d0) / np.maximum(d1 - d0, 1), 0.0, 1.0).astype(np.float32)
+    out = values[:, d0] * (1 - weight)[None, :, None] + values[:, d1] * weight[None, :, None]
+    return np.nan_to_num(out, nan=0.0)

@@ -1,0 +1,82 @@
+"""`ice-runtime crop GRANULE.hdf... -o DIR`: granules -> grid crops for training or inspection.
+
+For each granule it writes ``DIR/<granule_id>.npy`` (float32 (7, 285, 430), bands 1..7, NaN =
+no data) and ``DIR/<granule_id>.json`` (the GranuleInfo), each through a temporary file in DIR
+renamed into place, so a final name never holds a half-written file. A granule that fails is
+reported on one line and the others are still processed; the exit code is then that of the
+FIRST failure (0 when all succeed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from runtime.cli.common import fail, reports_errors, setup_logging
+from runtime.errors import BayIceError, OutputError
+from runtime.granule import Crop, read_crop
+
+TOOL = "ice-runtime crop"
+log = logging.getLogger(__name__)
+
+
+def _write_atomic(path: Path, write) -> None:
+    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write_crop(crop: Crop, out_dir: Path) -> Path:
+    """Write the crop's array and JSON sidecar into ``out_dir``; return the array's path."""
+    name = crop.info.granule_id
+    array_path = out_dir / f"{name}.npy"
+    sidecar = json.dumps(crop.info.to_dict(), indent=2).encode()
+    try:
+        _write_atomic(array_path, lambda f: np.save(f, crop.reflectance, allow_pickle=False))
+        _write_atomic(out_dir / f"{name}.json", lambda f: f.write(sidecar))
+    except OSError as error:
+        raise OutputError(f"cannot write {name} ({error.strerror})", out_dir) from None
+    return array_path
+
+
+def _output_dir(path: Path) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the output directory ({error.strerror})", path) from None
+    return path
+
+
+@reports_errors(TOOL)
+def crop(
+    granules: Annotated[list[Path], typer.Argument(help="MOD02HKM/MYD02HKM granules (HDF4).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the crops.")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Crop granules onto the bay grid: <granule_id>.npy + <granule_id>.json each."""
+    setup_logging(verbose)
+    out_dir = _output_dir(output)
+    first_failure: typer.Exit | None = None
+    for granule in granules:
+        try:
+            written = write_crop(read_crop(granule), out_dir)
+        except BayIceError as error:
+            exit_ = fail(TOOL, error)
+            first_failure = first_failure or exit_
+            continue
+        log.info("%s -> %s", granule, written)
+    if first_failure is not None:
+        raise first_failure
