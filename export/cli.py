@@ -1,0 +1,170 @@
+"""`export-onnx CKPT [-o OUT.onnx]`: a training checkpoint to the ONNX model the stations run.
+
+The model is exported (BatchNorm folded, dynamic batch, metadata attached) to a temporary file
+beside the output, checked for parity against PyTorch eager on realistic crops, and only then
+renamed to its final name: a model that fails parity is never written.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import onnx
+import typer
+
+from export import model_card, samples
+from export.checkpoints import load_checkpoint, model_from_checkpoint
+from export.onnx_export import file_sha256, model_metadata, set_metadata, to_onnx
+from export.parity import TOLERANCES, ParityReport, check_parity, runtime_probabilities
+from export.quantize import (
+    PRECISIONS,
+    TARGET_DEVICE,
+    VariantResult,
+    make_variant,
+    seconds_per_image,
+)
+from runtime.cli.common import reports_errors, setup_logging
+from runtime.errors import OutputError
+from runtime.inference import usable_cpus
+
+TOOL = "export-onnx"
+
+app = typer.Typer(
+    name=TOOL,
+    help="Export a training checkpoint to ONNX, with a parity check against PyTorch.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@contextmanager
+def _temporary_beside(path: Path):
+    """A temporary name in path's folder (made if needed), removed afterwards unless the
+    file was renamed to its final name."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the folder ({error.strerror})", path.parent) from None
+    if not os.access(path.parent, os.W_OK):
+        raise OutputError("folder is not writable", path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _evaluate_variant(
+    precision: str, fp32_path: Path, variant_path: Path, model, metadata: dict,
+    parity_crops: np.ndarray, labelled: samples.Samples,
+) -> VariantResult:
+    """Parity, speed on the target device and IoU of one variant against fp32."""
+    report = check_parity(
+        model, variant_path, parity_crops, metadata["threshold"],
+        TOLERANCES[precision], variant_path.name,
+    )
+    device = TARGET_DEVICE[precision]
+    threads = usable_cpus()
+    timing = labelled.reflectance[:2]
+    return VariantResult(
+        precision=precision,
+        device=device,
+        parity=report,
+        seconds_fp32=seconds_per_image(fp32_path, device, timing, threads),
+        seconds_variant=seconds_per_image(variant_path, device, timing, threads),
+        iou_fp32=labelled.iou(runtime_probabilities(fp32_path, labelled.reflectance),
+                              metadata["threshold"]),
+        iou_variant=labelled.iou(runtime_probabilities(variant_path, labelled.reflectance),
+                                 metadata["threshold"]),
+    )
+
+
+@app.command()
+@reports_errors(TOOL)
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt) to export.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="ONNX file to write [default: CHECKPOINT.onnx]."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Dataset folder whose crops are used for parity, int8 calibration "
+                     "and IoU [default: simulated scenes]."),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(help="Model version for the metadata [default: e<epoch>-<sha256[:12]> "
+                     "of the checkpoint]."),
+    ] = None,
+    parity: Annotated[
+        bool,
+        typer.Option(help="Check parity with PyTorch before writing. --no-parity is for "
+                     "debugging only: never ship a model exported without it."),
+    ] = True,
+    int8: Annotated[bool, typer.Option("--int8", help="Also try the int8 (CPU) variant.")] = False,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Also try the fp16 (CUDA) variant.")] = False,
+    card: Annotated[bool, typer.Option("--card", help="Also write the model card OUT.md.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Export CHECKPOINT to an ONNX model (input "reflectance", output "probability")."""
+    setup_logging(verbose)
+    output = output or checkpoint.with_suffix(".onnx")
+    ckpt = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(ckpt, checkpoint)
+    checkpoint_sha256 = file_sha256(checkpoint)
+    metadata = model_metadata(
+        ckpt, checkpoint_sha256, version or f"e{ckpt['epoch']}-{checkpoint_sha256[:12]}"
+    )
+    proto = to_onnx(model)
+    set_metadata(proto, metadata)
+
+    precisions = [p for p, wanted in zip(PRECISIONS, (int8, fp16), strict=True) if wanted]
+    crops = samples.load(data) if parity or precisions else None
+    parity_crops = samples.parity_crops(crops) if crops else None
+    report: ParityReport | None = None
+    variants: list[VariantResult] = []
+    with _temporary_beside(output) as tmp:
+        onnx.save(proto, str(tmp))
+        if parity:
+            report = check_parity(
+                model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"],
+                output,
+            )
+            typer.echo(f"parity fp32: {report.summary()}")
+        for precision in precisions:
+            variant_out = output.with_suffix(f".{precision}.onnx")
+            with _temporary_beside(variant_out) as variant_tmp:
+                make_variant(
+                    precision, tmp, variant_tmp, crops.reflectance[: samples.CALIBRATION_CROPS]
+                )
+                result = _evaluate_variant(
+                    precision, tmp, variant_tmp, model, metadata, parity_crops, crops
+                )
+                variants.append(result)
+                typer.echo(result.summary())
+                if result.verdict()[0]:
+                    os.replace(variant_tmp, variant_out)
+        os.replace(tmp, output)
+    typer.echo(f"wrote {output}")
+    if card:
+        card_path = output.with_suffix(".md")
+        text = model_card.render(
+            metadata, output.name, file_sha256(output),
+            sum(p.numel() for p in model.parameters() if p.requires_grad),
+            ckpt.get("train_config", {}), report, variants,
+        )
+        with _temporary_beside(card_path) as card_tmp:
+            card_tmp.write_text(text)
+            os.replace(card_tmp, card_path)
+        typer.echo(f"wrote {card_path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

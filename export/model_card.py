@@ -1,0 +1,97 @@
+"""The model card written next to an exported model: what it is, what it was trained on, how
+well it did, and how closely the ONNX file matches its PyTorch source."""
+
+from __future__ import annotations
+
+import json
+
+import onnx
+import onnxruntime
+import torch
+
+from export.onnx_export import OPSET
+from export.parity import TOLERANCES, ParityReport
+from export.quantize import VariantResult
+
+INPUT_NOTE = (
+    "raw L1B reflectance from the reader (rho * cos(solar zenith), bands 1-7 in that order, "
+    "NaN = no data), float32 (N, 7, 285, 430); NaN is replaced by the band mean and the bands "
+    "are standardised inside the graph"
+)
+
+
+def _metrics_rows(metrics: dict) -> list[str]:
+    """One table row per metric; nested objects are shown as compact JSON."""
+    rows = []
+    for key, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value)
+        rows.append(f"| {key} | {shown} |")
+    return rows
+
+
+def render(
+    metadata: dict,
+    file_name: str,
+    onnx_sha256: str,
+    parameters: int,
+    train_config: dict,
+    parity: ParityReport | None,
+    variants: list[VariantResult],
+) -> str:
+    """Markdown model card of one exported model."""
+    synthetic = "synthetic" in metadata["trained_on"].lower()
+    label = " (synthetic data)" if synthetic else ""
+    lines = [
+        f"# {metadata['name']} ({file_name})",
+        "",
+        f"Sea-ice segmentation of Peter the Great Bay, version `{metadata['version']}`.",
+    ]
+    if synthetic:
+        lines += [
+            "",
+            "**Trained and validated on synthetic scenes only.** Its accuracy on real MODIS "
+            "granules has not been measured.",
+        ]
+    lines += [
+        "",
+        "## Model",
+        "",
+        f"- Architecture: `{metadata['architecture']}`, {parameters:,} trainable parameters "
+        "(BatchNorm folded into the convolutions in the ONNX file).",
+        f"- Input `reflectance`: {INPUT_NOTE}.",
+        "- Output `probability`: float32 (N, 1, 285, 430), sigmoid probability of ice; a cell is "
+        f"ice at probability >= {metadata['threshold']}.",
+        f"- Grid: `{json.dumps(metadata['grid'])}`.",
+        f"- ONNX opset {OPSET}, exported with torch {torch.__version__} (dynamo exporter), "
+        f"onnx {onnx.__version__}; parity checked with onnxruntime {onnxruntime.__version__}.",
+        f"- File sha256: `{onnx_sha256}`",
+        f"- Source checkpoint sha256: `{metadata['checkpoint_sha256']}`",
+        "",
+        "## Training data",
+        "",
+        metadata["trained_on"],
+        "",
+        "## Training",
+        "",
+        f"- Epoch of the checkpoint: {metadata['epoch']}",
+        f"- Configuration: `{json.dumps(train_config, sort_keys=True)}`",
+        "",
+        f"## Validation metrics{label}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *_metrics_rows(metadata["metrics"]),
+        "",
+        "## Parity: ONNX Runtime (CPU) against PyTorch eager",
+        "",
+    ]
+    if parity is None:
+        lines.append("Not checked (exported with --no-parity, a debugging option).")
+    else:
+        lines += [
+            f"{parity.summary()}; allowed {TOLERANCES['fp32'].describe()}.",
+        ]
+    if variants:
+        lines += ["", "## Reduced-precision variants", ""]
+        lines += [f"- {variant.summary()}" for variant in variants]
+    return "\n".join(lines) + "\n"
