@@ -208,7 +208,7 @@ def open_session(path: Path, device: str, threads: int) -> ort.InferenceSession:
         return _create_session(path, [CPU], threads)
     if device == "cuda" and CUDA not in available:
         raise ProviderUnavailable(
-            f"--device cuda: this onnxruntime build has no CUDA provider "
+            f"device cuda: this onnxruntime build has no CUDA provider "
             f"(available: {', '.join(available)})"
         )
     if CUDA not in available:
@@ -218,8 +218,8 @@ def open_session(path: Path, device: str, threads: int) -> ort.InferenceSession:
         return session
     if device == "cuda":
         raise ProviderUnavailable(
-            "--device cuda: the CUDA provider is listed but could not be created here "
-            "(no GPU, or CUDA/cuDNN libraries missing); use --device cpu or auto"
+            "device cuda: the CUDA provider is listed but could not be created here "
+            "(no GPU, or CUDA/cuDNN libraries missing); use device cpu or auto"
         )
     log.info("CUDA provider listed but not working here; running on CPU")
     return session

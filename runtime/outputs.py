@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -138,7 +139,7 @@ def quicklook(reflectance: np.ndarray, codes: np.ndarray, water: np.ndarray,
     rgb = composite(reflectance).astype(np.float32)
     ice = codes == ICE
     rgb[ice] = (1 - _ICE_ALPHA) * rgb[ice] + _ICE_ALPHA * _ICE_RGB
-    rgb[codes == NO_DATA] = _NO_DATA_RGB
+    rgb[~np.isfinite(reflectance).any(axis=0)] = _NO_DATA_RGB
     big = np.repeat(np.repeat(rgb.round().astype(np.uint8), _SCALE, 0), _SCALE, 1)
     big_water = np.repeat(np.repeat(water, _SCALE, 0), _SCALE, 1)
     big[_edges(big_water)] = _COAST_RGB
@@ -179,7 +180,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _write_png(path: Path, image: Image.Image) -> None:
-    image.save(path, format="PNG", optimize=False)
+    image.save(path, format="PNG", compress_level=3)
 
 
 @contextmanager
@@ -188,10 +189,10 @@ def _staged(outdir: Path) -> Iterator[Callable[[str, Callable[[Path], None]], No
     staged: list[tuple[Path, Path]] = []
 
     def stage(name: str, write: Callable[[Path], None]) -> None:
-        fd, tmp = tempfile.mkstemp(dir=outdir, prefix=f".{name}{PARTIAL}")
-        os.close(fd)
-        staged.append((Path(tmp), outdir / name))
-        write(Path(tmp))
+        tmp = outdir / f".{name}{PARTIAL}{secrets.token_hex(4)}"
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # umask applies
+        staged.append((tmp, outdir / name))
+        write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
 

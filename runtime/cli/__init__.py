@@ -7,6 +7,7 @@ import typer
 from runtime.cli import crop
 from runtime.cli import info as info_command
 from runtime.cli import segment as segment_command
+from runtime.cli import watch as watch_command
 
 app = typer.Typer(
     name="ice-runtime",
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("crop")(crop.crop)
 app.command("segment")(segment_command.segment)
 app.command("info")(info_command.info)
+app.command("watch")(watch_command.watch)
 
 
 def main() -> None:

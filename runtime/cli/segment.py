@@ -1,0 +1,94 @@
+"""`ice-runtime segment GRANULE_OR_DIR... -o DIR`: granules -> ice maps, quick-looks, summaries.
+
+For each granule X (its granule id) it writes ``X.ice.tif``, ``X.png``, ``X.json`` (and
+``X.prob.tif`` with ``--probability``) into DIR, all renamed into place only when complete. One
+inference session serves every granule. A granule that fails is reported on one line and the
+others are still processed; the exit code is then that of the FIRST failure (0 when all
+succeed). Model, device and output-directory errors stop the command at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from runtime.cli.common import fail, reports_errors, setup_logging
+from runtime.errors import BayIceError, OutputError
+from runtime.outputs import ensure_writable
+from runtime.segment import Segmenter, find_granules
+
+TOOL = "ice-runtime segment"
+log = logging.getLogger(__name__)
+
+
+class Device(str, Enum):
+    """Where the model runs: auto (CUDA when it really works, else CPU), cpu, cuda."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+def human_line(summary: dict) -> str:
+    """One line per granule for people."""
+    fraction = summary["ice_fraction_of_observed_water"]
+    share = f" ({fraction:.1%} of observed water)" if fraction is not None else ""
+    return (f"{summary['granule_id']}: ice {summary['ice_area_km2']:.1f} km2{share}, "
+            f"coverage {summary['coverage']:.0%}")
+
+
+def check_threshold(threshold: float | None) -> None:
+    """A threshold outside (0, 1) is a usage error."""
+    if threshold is not None and not 0 < threshold < 1:
+        raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
+
+
+@reports_errors(TOOL)
+def segment(
+    granules: Annotated[list[Path], typer.Argument(
+        metavar="GRANULE_OR_DIR",
+        help="Granule files (MOD02HKM/MYD02HKM, HDF4) or directories of them "
+             "(*.hdf, *.L1B_HKM).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the outputs.")],
+    model: Annotated[Path | None, typer.Option(
+        help="ONNX model file [default: the shipped default model].")] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Ice probability threshold in (0, 1) [default: the model's own].")] = None,
+    device: Annotated[Device, typer.Option(help="Execution provider to use.")] = Device.auto,
+    threads: Annotated[int | None, typer.Option(
+        min=1, help="CPU threads [default: every CPU this process may use].")] = None,
+    probability: Annotated[bool, typer.Option(
+        "--probability", help="Also write X.prob.tif (float32 ice probability).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print each granule's JSON summary on stdout, one per line.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Map the ice of the bay in each granule: X.ice.tif, X.png, X.json in the output directory."""
+    setup_logging(verbose)
+    check_threshold(threshold)
+    paths = find_granules(granules)
+    ensure_writable(output)
+    segmenter = Segmenter(model, device.value, threads, threshold)
+    if not as_json:
+        typer.echo(f"model {segmenter.model.metadata.name} ({segmenter.model.path.name}) on "
+                   f"{segmenter.provider}, {segmenter.model.threads} threads", err=True)
+    first_failure: typer.Exit | None = None
+    for path in tqdm(paths, unit="granule", disable=None, file=sys.stderr):
+        try:
+            summary = segmenter.segment(path).save(output, probability)
+        except OutputError:
+            raise
+        except BayIceError as error:
+            exit_ = fail(TOOL, error)
+            first_failure = first_failure or exit_
+            continue
+        tqdm.write(json.dumps(summary) if as_json else human_line(summary), file=sys.stdout)
+    if first_failure is not None:
+        raise first_failure
