@@ -76,9 +76,6 @@ def segment(
     paths = find_granules(granules)
     ensure_writable(output)
     segmenter = Segmenter(model, device.value, threads, threshold)
-    if not as_json:
-        typer.echo(f"model {segmenter.model.metadata.name} ({segmenter.model.path.name}) on "
-                   f"{segmenter.provider}, {segmenter.model.threads} threads", err=True)
     first_failure: typer.Exit | None = None
     for path in tqdm(paths, unit="granule", disable=None, file=sys.stderr):
         try:
