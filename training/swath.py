@@ -279,13 +279,15 @@ def build_swath(
     scan_angle_deg: float | None = None,
     frame: float | None = None,
     target_scan: int | None = None,
+    ascending: bool | None = None,
 ) -> Swath:
     """A daytime swath that sees ``target`` (lon, lat) at a chosen place in the granule.
 
     The across-track place is ``scan_angle_deg`` (-55 .. 55, 0 = nadir, negative = the first
     frames of a scan) or a 1 km ``frame`` (0 .. 1353, fractional allowed); default nadir. The
     target falls in scan ``target_scan`` (default the middle scan), between 500 m detectors 9
-    and 10. Terra passes southwards, Aqua northwards.
+    and 10. By default the pass is the platform's daytime one (Terra southwards, Aqua
+    northwards); ``ascending`` chooses the direction explicitly (e.g. a night pass).
     """
     _check_platform(platform)
     if scan_angle_deg is not None and frame is not None:
@@ -301,7 +303,8 @@ def build_swath(
     lon0, lat0 = target
     coslat = math.cos(math.radians(lat0))
     t_nadir = scan * SCAN_PERIOD_S + CENTRE_FRAME * FRAME_PERIOD_S
-    elements = _first_guess(lon0, lat0, ASCENDING[platform], t_nadir)
+    northwards = ASCENDING[platform] if ascending is None else ascending
+    elements = _first_guess(lon0, lat0, northwards, t_nadir)
     # Continuation from nadir: Newton steps converge from the previous, nearby solution.
     for angle in np.linspace(0.0, theta, 2 + int(abs(theta) // math.radians(10.0))):
         t = scan * SCAN_PERIOD_S + (angle / IFOV_1KM_RAD + CENTRE_FRAME) * FRAME_PERIOD_S
