@@ -6,11 +6,12 @@ clouds (bright), so the rows are filled before resampling rather than left as st
 
 Method (chosen by measurement, see BENCHMARKS.md "Band-6 restoration"): a per-granule linear
 regression of band 6 on the six other bands, fitted on the working detectors' pixels of the
-window read, predicts every dead pixel; the prediction's error at the working detectors of the
-same scan is then interpolated linearly along track into the dead rows and added back. The
-regression keeps the sharp spectral contrasts of each pixel (ice next to water, cloud edges);
-the residual term corrects what a single linear law gets wrong locally (one surface type
-dominating the fit). Pixels with a NaN predictor stay NaN.
+window read, predicts every dead pixel; where one of those bands is unusable (saturated bright
+cloud in band 2, say) a regression on bands 5 and 7 alone takes over. The prediction's error at
+the working detectors of the same scan is then interpolated linearly along track into the dead
+rows and added back. The regression keeps the sharp spectral contrasts of each pixel (ice next
+to water, cloud edges); the residual term corrects what a single linear law gets wrong locally
+(one surface type dominating the fit). Pixels without usable band 5 or 7 stay NaN.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 DETECTORS = 20
 #: Index of band 6 in the band-ordered array (bands 1..7).
 BAND6 = 5
+#: Bands (1..7) band 6 is regressed on, best first; later sets fill where earlier ones have NaN.
+PREDICTORS = ((1, 2, 3, 4, 5, 7), (5, 7))
 #: Fewer working pixels than this and no regression is fitted (band 6 stays with its gaps).
 MIN_SAMPLES = 100
 
@@ -37,33 +40,48 @@ def restore(reflectance: np.ndarray, dead: np.ndarray) -> None:
     if not dead.any() or dead.all():
         return
     bands = reflectance.reshape(7, -1, DETECTORS, reflectance.shape[-1])  # (7, scans, 20, cols)
-    predicted = _regression(bands, dead)
+    predicted = regression_estimate(bands, dead)
     if predicted is None:
         log.warning("band 6: too few working pixels to restore %d dead detectors", dead.sum())
         return
     residual = bands[BAND6] - predicted  # NaN on dead rows
-    correction = _interpolate_detectors(residual, dead)
+    correction = interpolate_detectors(residual, dead)
     band = bands[BAND6]
     band[:, dead] = predicted[:, dead] + correction[:, dead]
 
 
-def _regression(bands: np.ndarray, dead: np.ndarray) -> np.ndarray | None:
-    """Band 6 predicted from the other bands by least squares on the working detectors."""
-    others = np.delete(bands, BAND6, axis=0)
-    design = np.concatenate((np.ones_like(others[:1]), others)).reshape(others.shape[0] + 1, -1)
+def regression_estimate(bands: np.ndarray, dead: np.ndarray) -> np.ndarray | None:
+    """Band 6 predicted from the other bands by least squares on the working detectors.
+
+    Each set of PREDICTORS in turn fills the pixels the previous sets left NaN. None when even
+    the first set has fewer than MIN_SAMPLES usable pixels.
+    """
     target = bands[BAND6].reshape(-1)
     working = np.broadcast_to(~dead[None, :, None], bands.shape[1:]).reshape(-1)
-    usable = working & np.isfinite(target) & np.isfinite(design).all(axis=0)
-    if usable.sum() < MIN_SAMPLES:
+    predicted = np.full(target.shape, np.nan, dtype=np.float32)
+    for predictors in PREDICTORS:
+        design = np.concatenate(
+            (
+                np.ones((1, target.size), np.float32),
+                bands[[b - 1 for b in predictors]].reshape(len(predictors), -1),
+            )
+        )
+        finite = np.isfinite(design).all(axis=0)
+        usable = working & finite & np.isfinite(target)
+        if usable.sum() < MIN_SAMPLES:
+            break
+        coef, *_ = np.linalg.lstsq(
+            design[:, usable].T.astype(np.float64), target[usable].astype(np.float64), rcond=None
+        )
+        log.info("band 6 from bands %s on %d pixels: %s", predictors, usable.sum(), coef.round(4))
+        fill = finite & np.isnan(predicted)
+        predicted[fill] = coef.astype(np.float32) @ design[:, fill]
+    if np.isnan(predicted).all():
         return None
-    coef, *_ = np.linalg.lstsq(
-        design[:, usable].T.astype(np.float64), target[usable].astype(np.float64), rcond=None
-    )
-    log.info("band 6 regression on %d pixels: %s", usable.sum(), np.round(coef, 4))
-    return (coef.astype(np.float32) @ design).reshape(bands.shape[1:])
+    return predicted.reshape(bands.shape[1:])
 
 
-def _interpolate_detectors(values: np.ndarray, dead: np.ndarray) -> np.ndarray:
+def interpolate_detectors(values: np.ndarray, dead: np.ndarray) -> np.ndarray:
     """Values of the dead detectors interpolated linearly from the working ones of each scan.
 
     ``values``: (scans, 20, cols). Beyond the first/last working detector the nearest one is

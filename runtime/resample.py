@@ -16,9 +16,10 @@ footprint. (pyresample used by satpy takes one fixed radius of 1000 m for 500 m 
 the footprint at nadir and narrower than it at the swath edge; both rules give the same cells
 except in a strip well under a kilometre wide along the coverage's outline.)
 
-Each band takes the value of the same nearest pixel; a pixel that is NaN in a band (a saturated
-or otherwise unusable measurement) leaves its cells NaN in that band rather than borrowing a
-farther pixel's value.
+Each band takes its own nearest usable pixel, as satpy masks each dataset before resampling: a
+pixel that is NaN in one band (saturated, below range, dead detector) hands its cells to the next
+nearest of the NEIGHBOURS closest pixels that is usable in that band, if that one's footprint
+reaches the cell; otherwise the cell is NaN in that band.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ CELL_HALF_DIAGONAL_M = 0.5 * float(
 #: Swath pixels farther than this from the grid's box are dropped before building the tree; it
 #: must exceed the largest search radius (a few km at the swath edge).
 BOX_MARGIN_KM = 5.0
+
+
+#: Pixels looked at per cell when the nearest is unusable in a band.
+NEIGHBOURS = 8
 
 
 @functools.cache
@@ -68,21 +73,27 @@ def near_bay(xyz: np.ndarray) -> np.ndarray:
 
 
 def resample_nearest(xyz: np.ndarray, radius: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Values of swath pixels on the grid, NaN where no pixel's footprint reaches a cell.
+    """Values of swath pixels on the grid, NaN where no usable pixel's footprint reaches a cell.
 
     ``xyz``: pixel centres (..., 3) in metres; ``radius``: per-pixel search radius (...) in
-    metres; ``values``: (bands, ...) float32. Returns float32 (bands, ROWS, COLS).
+    metres; ``values``: (bands, ...) float32, NaN = unusable. Returns float32 (bands, ROWS, COLS).
     """
-    keep = near_bay(xyz)
-    points = xyz[keep]
+    usable = np.isfinite(values)
+    keep = near_bay(xyz) & usable.any(axis=0)
+    points, pixel_radius = xyz[keep], radius[keep]
+    pixel_values, pixel_usable = values[:, keep], usable[:, keep]
     out = np.full((values.shape[0], grid.ROWS * grid.COLS), np.nan, dtype=np.float32)
     if len(points):
-        pixel_radius = radius[keep]
-        pixel_values = values[:, keep]
         distance, index = cKDTree(points).query(
-            _cell_xyz(), k=1, distance_upper_bound=float(pixel_radius.max()), workers=-1
+            _cell_xyz(), k=NEIGHBOURS, distance_upper_bound=float(pixel_radius.max()), workers=-1
         )
-        found = np.flatnonzero(index < len(points))
-        found = found[distance[found] <= pixel_radius[index[found]]]
-        out[:, found] = pixel_values[:, index[found]]
+        reached = index < len(points)
+        index[~reached] = 0
+        reached &= distance <= pixel_radius[index]
+        cells = np.arange(len(index))
+        for band, band_values in enumerate(pixel_values):
+            candidate = reached & pixel_usable[band][index]
+            first = candidate.argmax(axis=1)
+            found = candidate[cells, first]
+            out[band, found] = band_values[index[found, first[found]]]
     return out.reshape(values.shape[0], grid.ROWS, grid.COLS)
