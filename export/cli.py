@@ -15,6 +15,7 @@ from typing import Annotated
 import numpy as np
 import onnx
 import typer
+from torch import nn
 
 from export import model_card, samples
 from export.checkpoints import load_checkpoint, model_from_checkpoint
@@ -59,29 +60,43 @@ def _temporary_beside(path: Path):
         tmp.unlink(missing_ok=True)
 
 
-def _evaluate_variant(
-    precision: str, fp32_path: Path, variant_path: Path, model, metadata: dict,
-    parity_crops: np.ndarray, labelled: samples.Samples,
+def _try_variant(
+    precision: str, fp32_path: Path, output: Path, model: nn.Module, threshold: float,
+    parity_crops: np.ndarray, crops: samples.Samples,
 ) -> VariantResult:
-    """Parity, speed on the target device and IoU of one variant against fp32."""
-    report = check_parity(
-        model, variant_path, parity_crops, metadata["threshold"],
-        TOLERANCES[precision], variant_path.name,
-    )
-    device = TARGET_DEVICE[precision]
-    threads = usable_cpus()
-    timing = labelled.reflectance[:2]
-    return VariantResult(
-        precision=precision,
-        device=device,
-        parity=report,
-        seconds_fp32=seconds_per_image(fp32_path, device, timing, threads),
-        seconds_variant=seconds_per_image(variant_path, device, timing, threads),
-        iou_fp32=labelled.iou(runtime_probabilities(fp32_path, labelled.reflectance),
-                              metadata["threshold"]),
-        iou_variant=labelled.iou(runtime_probabilities(variant_path, labelled.reflectance),
-                                 metadata["threshold"]),
-    )
+    """Make one variant, measure it against fp32 (parity, IoU, speed on its target device) and
+    write it beside `output` only when it is worth keeping."""
+    evaluation, calibration = crops.split()
+    variant_out = output.with_suffix(f".{precision}.onnx")
+    with _temporary_beside(variant_out) as tmp:
+        make_variant(precision, fp32_path, tmp, calibration.reflectance)
+        report = check_parity(
+            model, tmp, parity_crops, threshold, TOLERANCES[precision], variant_out
+        )
+        device = TARGET_DEVICE[precision]
+        timing = evaluation.reflectance[:2]
+        result = VariantResult(
+            precision=precision,
+            device=device,
+            parity=report,
+            seconds_fp32=seconds_per_image(fp32_path, device, timing, usable_cpus()),
+            seconds_variant=seconds_per_image(tmp, device, timing, usable_cpus()),
+            iou_fp32=evaluation.iou(
+                runtime_probabilities(fp32_path, evaluation.reflectance), threshold
+            ),
+            iou_variant=evaluation.iou(runtime_probabilities(tmp, evaluation.reflectance), threshold),
+        )
+        if result.verdict()[0]:
+            os.replace(tmp, variant_out)
+    return result
+
+
+def _write_card(output: Path, text: str) -> Path:
+    card_path = output.with_suffix(".md")
+    with _temporary_beside(card_path) as tmp:
+        tmp.write_text(text)
+        os.replace(tmp, card_path)
+    return card_path
 
 
 @app.command()
@@ -125,7 +140,8 @@ def export(
     set_metadata(proto, metadata)
 
     precisions = [p for p, wanted in zip(PRECISIONS, (int8, fp16), strict=True) if wanted]
-    crops = samples.load(data) if parity or precisions else None
+    count = samples.IOU_CROPS + samples.CALIBRATION_CROPS if precisions else samples.PARITY_CROPS
+    crops = samples.load(data, count) if parity or precisions else None
     parity_crops = samples.parity_crops(crops) if crops else None
     report: ParityReport | None = None
     variants: list[VariantResult] = []
@@ -133,36 +149,24 @@ def export(
         onnx.save(proto, str(tmp))
         if parity:
             report = check_parity(
-                model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"],
-                output,
+                model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"], output
             )
             typer.echo(f"parity fp32: {report.summary()}")
         for precision in precisions:
-            variant_out = output.with_suffix(f".{precision}.onnx")
-            with _temporary_beside(variant_out) as variant_tmp:
-                make_variant(
-                    precision, tmp, variant_tmp, crops.reflectance[: samples.CALIBRATION_CROPS]
-                )
-                result = _evaluate_variant(
-                    precision, tmp, variant_tmp, model, metadata, parity_crops, crops
-                )
-                variants.append(result)
-                typer.echo(result.summary())
-                if result.verdict()[0]:
-                    os.replace(variant_tmp, variant_out)
+            variants.append(
+                _try_variant(precision, tmp, output, model, metadata["threshold"], parity_crops,
+                             crops)
+            )
+            typer.echo(variants[-1].summary())
         os.replace(tmp, output)
     typer.echo(f"wrote {output}")
     if card:
-        card_path = output.with_suffix(".md")
+        parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
         text = model_card.render(
-            metadata, output.name, file_sha256(output),
-            sum(p.numel() for p in model.parameters() if p.requires_grad),
+            metadata, output.name, file_sha256(output), parameters,
             ckpt.get("train_config", {}), report, variants,
         )
-        with _temporary_beside(card_path) as card_tmp:
-            card_tmp.write_text(text)
-            os.replace(card_tmp, card_path)
-        typer.echo(f"wrote {card_path}")
+        typer.echo(f"wrote {_write_card(output, text)}")
 
 
 def main() -> None:

@@ -13,13 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.errors import DatasetError
 from runtime.landmask import water_mask
+from training.simulator.granule import simulate
+from training.simulator.regimes import sample_specs
 
 log = logging.getLogger(__name__)
 
+#: Crops for parity; for the variants, half are for their IoU and half for int8 calibration.
 PARITY_CROPS = 4
+IOU_CROPS = 8
 CALIBRATION_CROPS = 8
-IOU_CROPS = 16
+#: Seed of the simulated scenes, so two exports of one checkpoint see the same crops.
+SIMULATION_SEED = 515
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,17 @@ class Samples:
         union = (predicted | truth).sum()
         return float((predicted & truth).sum() / union) if union else 1.0
 
+    def _part(self, part: slice) -> Samples:
+        return Samples(self.names[part], self.reflectance[part], self.labels[part],
+                       self.valid[part])
+
+    def split(self) -> tuple[Samples, Samples]:
+        """(evaluation, calibration): alternate crops, so int8 is not judged on the crops it
+        was calibrated on."""
+        if len(self.names) < 2:
+            raise DatasetError(f"need at least 2 labelled crops, have {len(self.names)}")
+        return self._part(slice(0, None, 2)), self._part(slice(1, None, 2))
+
 
 def with_nodata(reflectance: np.ndarray) -> np.ndarray:
     """A copy of one crop (7, H, W) with NaN east of a slanted swath edge and on every
@@ -52,6 +69,20 @@ def with_nodata(reflectance: np.ndarray) -> np.ndarray:
     return crop
 
 
+def simulated(count: int, seed: int = SIMULATION_SEED) -> Samples:
+    """`count` scenes from the scene simulator, each passed through a granule file and the
+    runtime's reader, with their exact truth."""
+    examples = [simulate(spec) for spec in sample_specs(count, 0, seed)]
+    reflectance = np.stack([e.crop.reflectance for e in examples]).astype(np.float32)
+    obscured = np.stack([e.obscured for e in examples])
+    return Samples(
+        [e.crop.info.granule_id for e in examples],
+        reflectance,
+        np.stack([e.label for e in examples]),
+        _valid_cells(reflectance, obscured),
+    )
+
+
 def parity_crops(crops: Samples) -> np.ndarray:
     """The first PARITY_CROPS crops plus a copy of the first with large no-data areas."""
     return np.concatenate(
@@ -59,9 +90,9 @@ def parity_crops(crops: Samples) -> np.ndarray:
     )
 
 
-def load(data: Path | None) -> Samples:
-    """Crops from the dataset folder `data`, or simulated scenes when it is None."""
-    return simulated(IOU_CROPS) if data is None else from_dataset(data, IOU_CROPS)
+def load(data: Path | None, count: int) -> Samples:
+    """`count` crops from the dataset folder `data`, or simulated scenes when it is None."""
+    return simulated(count) if data is None else from_dataset(data, count)
 
 
 def _valid_cells(reflectance: np.ndarray, obscured: np.ndarray | None) -> np.ndarray:
@@ -73,9 +104,13 @@ def _valid_cells(reflectance: np.ndarray, obscured: np.ndarray | None) -> np.nda
 
 def from_dataset(folder: Path, count: int) -> Samples:
     """The first `count` scenes (by name) that have both a crop and a label."""
+    if not (folder / "crops").is_dir() or not (folder / "labels").is_dir():
+        raise DatasetError("not a dataset folder: no crops/ and labels/ in it", folder)
     names = sorted(
         p.stem for p in (folder / "crops").glob("*.npy") if (folder / "labels" / p.name).is_file()
     )[:count]
+    if not names:
+        raise DatasetError("no scene with both crops/<name>.npy and labels/<name>.npy", folder)
     reflectance = np.stack([np.load(folder / "crops" / f"{n}.npy") for n in names])
     labels = np.stack([np.load(folder / "labels" / f"{n}.npy") for n in names])
     obscured_files = [folder / "obscured" / f"{n}.npy" for n in names]
