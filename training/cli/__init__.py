@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from training.cli import preview, stats, synth
+
 app = typer.Typer(
     name="train-ssegm",
     help="Build datasets, describe, train and evaluate the SSegm M20.1 / M21.1 models.",
@@ -12,6 +14,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Commands register here, one module each: app.command("name")(module.function)
+app.command("synth")(synth.synth)
+app.command("preview")(preview.preview)
+app.command("stats")(stats.stats)
 
 
 def main() -> None:

@@ -1,0 +1,170 @@
+"""`train-ssegm preview CROP.npy [--label LABEL.npy] -o PNG`: look at a crop and its mask.
+
+Three panels side by side, like the talk's figures: the colour composite (bands 1-4-3 as RGB),
+the false colour that separates ice from cloud (bands 7-2-1: ice and snow cyan, water black,
+water cloud white-pink), and the composite with the ice mask (magenta) and obscured cells
+(hatched grey) over it. The display divides the stored value by cos(solar zenith) when the
+crop's sidecar gives its time (so low-sun scenes are not dark), then applies the usual
+Worldview/Polar2Grid piecewise reflectance stretch. A crop inside a dataset folder
+(``DATASET/crops/NAME.npy``) finds its label and obscured mask there by itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from PIL import Image, ImageDraw
+
+from runtime import grid
+from runtime.cli.common import reports_errors, setup_logging
+from runtime.errors import DatasetError, InputNotFound, OutputError
+from runtime.landmask import water_mask
+from runtime.solar import cos_solar_zenith
+
+TOOL = "train-ssegm preview"
+TRUE_COLOUR = (1, 4, 3)
+FALSE_COLOUR = (7, 2, 1)
+STRETCH_IN = (0, 30, 60, 120, 190, 255)
+STRETCH_OUT = (0, 110, 160, 210, 240, 255)
+ICE_RGB = np.array([255, 0, 200], dtype=np.float32)
+OBSCURED_RGB = np.array([128, 128, 128], dtype=np.float32)
+COAST_RGB = np.array([255, 220, 0], dtype=np.uint8)
+NO_DATA_RGB = np.array([40, 0, 0], dtype=np.float32)
+GAP = 6
+
+
+def load_array(path: Path, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A .npy file of the expected shape, or an error naming the file."""
+    if not path.is_file():
+        raise InputNotFound(f"no such {what} file", path)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"not a readable .npy {what} ({error})", path) from None
+    if array.shape != shape:
+        raise DatasetError(f"{what} has shape {array.shape}, expected {shape}", path)
+    return array
+
+
+def crop_time(crop_path: Path) -> datetime | None:
+    """Start time from the crop's JSON sidecar, if it has one."""
+    sidecar = crop_path.with_suffix(".json")
+    if not sidecar.is_file():
+        return None
+    start = json.loads(sidecar.read_text()).get("start_time")
+    return datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+
+
+def display_reflectance(reflectance: np.ndarray, time: datetime | None) -> np.ndarray:
+    """Rho (stored value / cos(sza)) when the time is known, else the stored value."""
+    if time is None:
+        return reflectance
+    lon, lat = grid.cell_centres()
+    mu = np.clip(cos_solar_zenith(time, lon, lat), 0.05, None).astype(np.float32)
+    return reflectance / mu
+
+
+def composite(reflectance: np.ndarray, bands: tuple[int, int, int]) -> np.ndarray:
+    """RGB uint8 (ROWS, COLS, 3) of three bands with the display stretch; no data dark red."""
+    channels = []
+    for band in bands:
+        value = np.nan_to_num(reflectance[grid.BANDS.index(band)], nan=0.0)
+        scaled = np.clip(value / 1.1, 0, 1) * 255
+        channels.append(np.interp(scaled, STRETCH_IN, STRETCH_OUT))
+    rgb = np.stack(channels, axis=-1).astype(np.float32)
+    rgb[~np.isfinite(reflectance).all(axis=0)] = NO_DATA_RGB
+    return rgb.round().astype(np.uint8)
+
+
+def overlay(
+    rgb: np.ndarray, label: np.ndarray | None, obscured: np.ndarray | None
+) -> np.ndarray:
+    """The composite with ice in magenta, obscured cells hatched grey and the coastline."""
+    out = rgb.astype(np.float32)
+    if obscured is not None:
+        rows, cols = np.indices(obscured.shape)
+        hatch = (obscured == 1) & ((rows + cols) % 4 == 0)
+        out[hatch] = OBSCURED_RGB
+    if label is not None:
+        ice = label == 1
+        out[ice] = 0.35 * out[ice] + 0.65 * ICE_RGB
+    out = out.round().astype(np.uint8)
+    water = water_mask()
+    coast = water & ~(
+        np.roll(water, 1, 0) & np.roll(water, -1, 0) & np.roll(water, 1, 1) & np.roll(water, -1, 1)
+    )
+    out[coast] = COAST_RGB
+    return out
+
+
+def panels(
+    reflectance: np.ndarray,
+    label: np.ndarray | None,
+    obscured: np.ndarray | None,
+    title: str,
+    time: datetime | None,
+) -> Image.Image:
+    """The three panels side by side under a title line."""
+    shown = display_reflectance(reflectance, time)
+    true_colour = composite(shown, TRUE_COLOUR)
+    images = [true_colour, composite(shown, FALSE_COLOUR), overlay(true_colour, label, obscured)]
+    names = ["bands 1-4-3", "bands 7-2-1", "ice (magenta), obscured (hatched)"]
+    width = grid.COLS * 3 + GAP * 2
+    canvas = Image.new("RGB", (width, grid.ROWS + 36), (20, 20, 20))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((4, 2), title, fill=(230, 230, 230))
+    for k, (image, name) in enumerate(zip(images, names, strict=True)):
+        x = k * (grid.COLS + GAP)
+        canvas.paste(Image.fromarray(image), (x, 34))
+        draw.text((x + 4, 18), name, fill=(200, 200, 200))
+    return canvas
+
+
+def _dataset_mask(crop_path: Path, folder: str) -> Path | None:
+    """DATASET/<folder>/NAME.npy when the crop is DATASET/crops/NAME.npy and it exists."""
+    if crop_path.parent.name != "crops":
+        return None
+    candidate = crop_path.parent.parent / folder / crop_path.name
+    return candidate if candidate.is_file() else None
+
+
+def save_png(image: Image.Image, path: Path) -> None:
+    """Write a PNG atomically (temporary name in the same folder, then rename)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            image.save(file, format="PNG")
+        os.replace(temp, path)
+    except OSError as error:
+        raise OutputError(f"cannot write the picture ({error.strerror})", path) from None
+
+
+@reports_errors(TOOL)
+def preview(
+    crop: Annotated[Path, typer.Argument(help="Crop .npy (7, 285, 430), e.g. DATASET/crops/X.npy")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="PNG file to write.")],
+    label: Annotated[
+        Path | None, typer.Option("--label", help="Label .npy (default: from the dataset).")
+    ] = None,
+    obscured: Annotated[
+        Path | None, typer.Option("--obscured", help="Obscured .npy (default: from the dataset).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Render a crop as colour and false-colour composites with its ice mask."""
+    setup_logging(verbose)
+    reflectance = load_array(crop, (len(grid.BANDS), *grid.SHAPE), "crop")
+    label = label or _dataset_mask(crop, "labels")
+    obscured = obscured or _dataset_mask(crop, "obscured")
+    label_mask = None if label is None else load_array(label, grid.SHAPE, "label")
+    obscured_mask = None if obscured is None else load_array(obscured, grid.SHAPE, "obscured")
+    image = panels(reflectance, label_mask, obscured_mask, crop.stem, crop_time(crop))
+    save_png(image, output)
