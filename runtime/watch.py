@@ -149,22 +149,25 @@ class Outcome:
     granule_id: str | None = None
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when the watcher dies (e.g. SIGKILL)."""
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: have the kernel kill this worker when the watcher dies (e.g. SIGKILL); exit now
+    if it already has."""
     try:
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if os.getppid() != parent_pid:
+        os._exit(0)
 
 
-def _serve(conn, options: Options) -> None:
+def _serve(conn, options: Options, parent_pid: int) -> None:
     """Worker process: load the model once, then segment each path sent until told to stop."""
     from runtime.cli.common import setup_logging
     from runtime.segment import Segmenter
 
-    _die_with_parent()
+    _die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the watcher decides when to stop
     setup_logging(options.verbose)
     try:
@@ -201,8 +204,8 @@ class Worker:
         """Start a worker and wait until its model is loaded; model errors are raised here."""
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, self.options), daemon=True,
-                                       name="bay-ice-worker")
+        self.process = context.Process(target=_serve, args=(child, self.options, os.getpid()),
+                                       daemon=True, name="bay-ice-worker")
         self.process.start()
         child.close()
         if not self.conn.poll(WORKER_START_TIMEOUT):
