@@ -10,7 +10,6 @@ succeed). Model, device and output-directory errors stop the command at once.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from enum import Enum
 from pathlib import Path
@@ -25,7 +24,6 @@ from runtime.outputs import ensure_writable
 from runtime.segment import Segmenter, find_granules
 
 TOOL = "ice-runtime segment"
-log = logging.getLogger(__name__)
 
 
 class Device(str, Enum):
