@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 satpy = pytest.importorskip("satpy")
 
 EARTH_RADIUS_M = 6371000.0
+SAMPLE_DIR = Path(__file__).parent / "data" / "sample"
 
 
 def _load_satpy(path, names):
@@ -343,3 +345,26 @@ def test_partial_granule_cuts_the_bay(terra_partial):
     assert distance.min() < 2000
     east = BAY_CENTRE[0] + math.degrees(50.0 / 6371.0 / math.cos(math.radians(BAY_CENTRE[1])))
     assert _distance_m(BAY_CENTRE[1], east, lat, lon).min() > 20_000
+
+
+def test_committed_sample_granule():
+    path = SAMPLE_DIR / "MOD02HKM.A2024040.0210.061.2024040130000.hdf"
+    assert path.stat().st_size < 5_000_000
+    sd = SD(str(path))
+    try:
+        attrs = sd.attributes()
+        lat, lon = sd.select("Latitude")[:], sd.select("Longitude")[:]
+    finally:
+        sd.end()
+    assert attrs["Number of Scans"] == 20
+    core = attrs["CoreMetadata.0"]
+    for text in (
+        '"MOD02HKM.A2024040.0210.061.2024040130000.hdf"',
+        '"2024-02-09"',
+        '"02:10:00.000000"',
+    ):
+        assert text in core
+    # The whole bay lies inside the swath, away from its first and last scans.
+    box = (lat > 42.25) & (lat < 43.35) & (lon > 130.6) & (lon < 133.25)
+    rows = np.flatnonzero(box.any(axis=1))
+    assert rows.min() >= 10 and rows.max() < 190
