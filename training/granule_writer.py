@@ -164,8 +164,8 @@ def l1b_reflectance(rho: np.ndarray, swath: Swath) -> np.ndarray:
     The solar zenith comes from each scan's time and each pixel's position; pixels where the
     sun is below the horizon get 0.
     """
-    mu = cos_solar_zenith(swath.pixel_times(), swath.lon, swath.lat)
-    return (rho * np.clip(mu, 0.0, None)).astype(np.float32)
+    mu = np.clip(cos_solar_zenith(swath.pixel_times(), swath.lon, swath.lat), 0.0, None)
+    return rho.astype(np.float32) * mu.astype(np.float32)
 
 
 def encode(reflectance: np.ndarray, calibration: Calibration) -> tuple[np.ndarray, np.ndarray]:
@@ -295,12 +295,17 @@ def write_sds(
     fill=None,
     chunk: Sequence[int] | None = None,
     deflate: int | None = None,
+    omit: Collection[str] = (),
 ) -> None:
     """Create SDS ``name`` with HDF-EOS dimension names, fill value, attributes and data.
 
     ``attributes`` are (name, value, numpy dtype or None for text). With ``deflate`` and
     ``chunk`` the SDS is stored in chunks, each compressed with deflate at that level.
+    ``omit`` names SDSs ("name") or attributes ("name.attribute") to leave out (test files).
     """
+    if name in omit:
+        return
+    attributes = [a for a in attributes if f"{name}.{a[0]}" not in omit]
     sds = sd.create(name, _HDF_TYPES[data.dtype], data.shape)
     try:
         for axis, dim in enumerate(dims):
@@ -647,8 +652,6 @@ def _samples_used(si: np.ndarray) -> np.ndarray:
 
 def _write_ev(sd: SD, si: np.ndarray, ui: np.ndarray, cal: Calibration, deflate, omit) -> None:
     for name, (bands, band_dim, long_name) in _EV.items():
-        if name in omit:
-            continue
         idx = [b - 1 for b in bands]
         dims = (band_dim, _ROWS, _COLS)
         chunk = (1, DETECTORS_500M, SAMPLES_500M)
@@ -668,7 +671,6 @@ def _write_ev(sd: SD, si: np.ndarray, ui: np.ndarray, cal: Calibration, deflate,
             ("corrected_counts_offsets", cal.reflectance_offsets[idx], f32),
             ("corrected_counts_units", "counts", None),
         ]
-        attributes = [a for a in attributes if f"{name}.{a[0]}" not in omit]
         write_sds(
             sd,
             name,
@@ -678,6 +680,7 @@ def _write_ev(sd: SD, si: np.ndarray, ui: np.ndarray, cal: Calibration, deflate,
             fill=np.uint16(SI_FILL),
             chunk=chunk,
             deflate=deflate,
+            omit=omit,
         )
         write_sds(
             sd,
@@ -695,6 +698,7 @@ def _write_ev(sd: SD, si: np.ndarray, ui: np.ndarray, cal: Calibration, deflate,
             fill=np.uint8(UI_FILL),
             chunk=chunk,
             deflate=deflate,
+            omit=omit,
         )
         if band_dim == "Band_250M":
             write_sds(
@@ -710,6 +714,7 @@ def _write_ev(sd: SD, si: np.ndarray, ui: np.ndarray, cal: Calibration, deflate,
                 fill=np.int8(-1),
                 chunk=chunk,
                 deflate=deflate,
+                omit=omit,
             )
         write_sds(
             sd,
@@ -717,6 +722,7 @@ def _write_ev(sd: SD, si: np.ndarray, ui: np.ndarray, cal: Calibration, deflate,
             np.asarray(bands, dtype=np.float32),
             (band_dim,),
             [("long_name", f"{band_dim[-4:]} Band Numbers for Subsetting", None)],
+            omit=omit,
         )
 
 
@@ -726,8 +732,6 @@ def _write_geolocation(sd: SD, swath: Swath, deflate, omit) -> None:
         ("Latitude", swath.lat_1km, 90.0),
         ("Longitude", swath.lon_1km, 180.0),
     ):
-        if name in omit:
-            continue
         write_sds(
             sd,
             name,
@@ -740,46 +744,41 @@ def _write_geolocation(sd: SD, swath: Swath, deflate, omit) -> None:
             fill=np.float32(-999.0),
             chunk=chunk,
             deflate=deflate,
+            omit=omit,
         )
 
 
-def _write_qa(sd: SD, n_scans: int) -> None:
-    """The thermal noise and DC-restore QA SDSs (all zero: no anomalies)."""
-    write_sds(
-        sd,
-        "Noise in Thermal Detectors",
-        np.zeros((16, 10), np.uint8),
-        ("number of emissive bands", "detectors per 1km band"),
-    )
-    write_sds(
-        sd,
-        "Change in relative responses of thermal detectors",
-        np.zeros((16, 10), np.uint8),
-        ("number of emissive bands", "detectors per 1km band"),
-    )
-    for name, shape, dims in (
-        (
-            "DC Restore Change for Thermal Bands",
-            (16, 10),
-            ("number of emissive bands", "detectors per 1km band"),
-        ),
-        (
-            "DC Restore Change for Reflective 250m Bands",
-            (2, 40),
-            ("number of 250m bands", "detectors per 250m band"),
-        ),
-        (
-            "DC Restore Change for Reflective 500m Bands",
-            (5, 20),
-            ("number of 500m bands", "detectors per 500m band"),
-        ),
-        (
-            "DC Restore Change for Reflective 1km Bands",
-            (15, 10),
-            ("reflective 1km bands", "detectors per 1km band"),
-        ),
-    ):
-        write_sds(sd, name, np.zeros((n_scans, *shape), np.int8), ("nscans", *dims))
+_EMISSIVE = ("number of emissive bands", "detectors per 1km band")
+#: QA SDSs: name -> (shape, dims, per scan?). All written as zeros (no anomalies).
+_QA = {
+    "Noise in Thermal Detectors": ((16, 10), _EMISSIVE, False),
+    "Change in relative responses of thermal detectors": ((16, 10), _EMISSIVE, False),
+    "DC Restore Change for Thermal Bands": ((16, 10), _EMISSIVE, True),
+    "DC Restore Change for Reflective 250m Bands": (
+        (2, 40),
+        ("number of 250m bands", "detectors per 250m band"),
+        True,
+    ),
+    "DC Restore Change for Reflective 500m Bands": (
+        (5, 20),
+        ("number of 500m bands", "detectors per 500m band"),
+        True,
+    ),
+    "DC Restore Change for Reflective 1km Bands": (
+        (15, 10),
+        ("reflective 1km bands", "detectors per 1km band"),
+        True,
+    ),
+}
+
+
+def _write_qa(sd: SD, n_scans: int, omit: Collection[str]) -> None:
+    """The thermal-noise and DC-restore QA SDSs, all zero (uint8 constants, int8 per scan)."""
+    for name, (shape, dims, per_scan) in _QA.items():
+        if per_scan:
+            write_sds(sd, name, np.zeros((n_scans, *shape), np.int8), ("nscans", *dims), omit=omit)
+        else:
+            write_sds(sd, name, np.zeros(shape, np.uint8), dims, omit=omit)
 
 
 def _global_attributes(
@@ -789,6 +788,7 @@ def _global_attributes(
     day_scans: int,
     missing_scans: int,
     dead: Mapping[int, Sequence[int]],
+    omit: Collection[str],
 ) -> None:
     dead_list, quality = _detector_lists(dead)
     f32 = np.float32
@@ -807,7 +807,8 @@ def _global_attributes(
         (f"HDFEOS_FractionalOffset_{_ROWS}_{SWATH_NAME}", 0.5, f32),
         (f"HDFEOS_FractionalOffset_{_COLS}_{SWATH_NAME}", 0.0, f32),
     ):
-        set_attribute(sd, name, value, dtype)
+        if name not in omit:
+            set_attribute(sd, name, value, dtype)
 
 
 def _struct_metadata(n_scans: int) -> str:
@@ -922,7 +923,8 @@ def write_granule(
     deflate: deflate level of the chunked EV and geolocation SDSs (one chunk per scan); None
         writes them uncompressed and contiguous.
     filename: overrides the producer's name (``granule_filename``, ``name_style``).
-    omit: SDS names, or "SDS.attribute", to leave out: for making defective test files.
+    omit: names of SDSs, global attributes, or "SDS.attribute" to leave out: for making
+        defective test files.
     """
     n = swath.n_scans
     expected = (len(BANDS), DETECTORS_500M * n, SAMPLES_500M)
@@ -984,10 +986,12 @@ def write_granule(
             for key, text in metadata.items():
                 if key not in omit:
                     set_attribute(sd, key, text)
-            _global_attributes(sd, swath, cal, int(day.sum()), int(missing.sum()), dead_detectors)
+            _global_attributes(
+                sd, swath, cal, int(day.sum()), int(missing.sum()), dead_detectors, omit
+            )
             _write_ev(sd, si, ui, cal, deflate, omit)
             _write_geolocation(sd, swath, deflate, omit)
-            _write_qa(sd, n)
+            _write_qa(sd, n, omit)
         finally:
             sd.end()
         scan_types = [

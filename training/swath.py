@@ -175,19 +175,24 @@ def _geodetic(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lat, np.degrees(np.arctan2(y, x))
 
 
-def _view_rays(pos: np.ndarray, along: np.ndarray, scan_angle: np.ndarray, track_angle: float):
-    """View directions (Earth-fixed) for scan angles (...) and one along-track detector angle."""
+def _scan_direction(pos: np.ndarray, along: np.ndarray, scan_angle: np.ndarray) -> np.ndarray:
+    """Unit view direction in the scan plane (no along-track tilt) for scan angles (...)."""
     down = -pos / np.linalg.norm(pos, axis=-1, keepdims=True)
     right = np.cross(down, along)
     theta = scan_angle[..., None]
     # The scan moves from the right-hand side of the velocity (scan angle -55) to the left.
-    across = np.cos(theta) * down - np.sin(theta) * right
+    return np.cos(theta) * down - np.sin(theta) * right
+
+
+def _view_rays(along: np.ndarray, across: np.ndarray, track_angle: float) -> np.ndarray:
+    """View directions of a detector looking ``track_angle`` (rad) ahead of the scan plane."""
     return math.sin(track_angle) * along + math.cos(track_angle) * across
 
 
 def _ground(orbit: Orbit, t: np.ndarray, scan_angle: np.ndarray, track_angle: float) -> np.ndarray:
     pos, along = _satellite_state(orbit, t)
-    return _intersect_ellipsoid(pos, _view_rays(pos, along, scan_angle, track_angle))
+    across = _scan_direction(pos, along, scan_angle)
+    return _intersect_ellipsoid(pos, _view_rays(along, across, track_angle))
 
 
 def _column_times_and_angles(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,12 +206,12 @@ def _grid(orbit: Orbit, scan_offsets: np.ndarray, columns: np.ndarray, track_ang
     dt, theta = _column_times_and_angles(columns)
     t = scan_offsets[:, None] + dt[None, :]
     pos, along = _satellite_state(orbit, t)
-    theta = np.broadcast_to(theta, t.shape)
+    across = _scan_direction(pos, along, np.broadcast_to(theta, t.shape))
     n, m = t.shape
     lat = np.empty((n, len(track_angles), m))
     lon = np.empty_like(lat)
     for k, delta in enumerate(track_angles):
-        ground = _intersect_ellipsoid(pos, _view_rays(pos, along, theta, float(delta)))
+        ground = _intersect_ellipsoid(pos, _view_rays(along, across, float(delta)))
         lat[:, k], lon[:, k] = _geodetic(ground)
     return lat.reshape(n * len(track_angles), m), lon.reshape(n * len(track_angles), m)
 
