@@ -52,6 +52,7 @@ _ICE_RGB = np.array([230, 40, 200], dtype=np.float32)
 _ICE_ALPHA = 0.5
 _COAST_RGB = (255, 220, 0)
 _NO_DATA_RGB = (45, 45, 45)
+_NO_DATA_STRIPE_RGB = (95, 95, 95)
 _TEXT_RGB = (255, 255, 255)
 _BAR_RGB = (0, 0, 0)
 _FONT_SIZE = 13
@@ -122,6 +123,11 @@ def _edges(water: np.ndarray) -> np.ndarray:
     return edge & water
 
 
+def _enlarge(array: np.ndarray) -> np.ndarray:
+    """Each cell as a _SCALE x _SCALE block of pixels."""
+    return np.repeat(np.repeat(array, _SCALE, 0), _SCALE, 1)
+
+
 def _font() -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=_FONT_SIZE)
@@ -134,15 +140,18 @@ def quicklook(reflectance: np.ndarray, codes: np.ndarray, water: np.ndarray,
     """The picture a person wants: composite, ice overlay, coastline, title and legend.
 
     The map is enlarged twice (nearest neighbour) so the coastline, drawn along the water edge
-    of the land mask, stays thin next to the cells.
+    of the land mask, stays thin next to the cells. Cells without data are hatched grey.
     """
     rgb = composite(reflectance).astype(np.float32)
     ice = codes == ICE
     rgb[ice] = (1 - _ICE_ALPHA) * rgb[ice] + _ICE_ALPHA * _ICE_RGB
-    rgb[~np.isfinite(reflectance).any(axis=0)] = _NO_DATA_RGB
-    big = np.repeat(np.repeat(rgb.round().astype(np.uint8), _SCALE, 0), _SCALE, 1)
-    big_water = np.repeat(np.repeat(water, _SCALE, 0), _SCALE, 1)
-    big[_edges(big_water)] = _COAST_RGB
+    big = _enlarge(rgb.round().astype(np.uint8))
+    no_data = _enlarge(~np.isfinite(reflectance).any(axis=0))
+    rows, cols = np.indices(no_data.shape)
+    stripe = (rows + cols) // 4 % 2 == 0
+    big[no_data & stripe] = _NO_DATA_STRIPE_RGB
+    big[no_data & ~stripe] = _NO_DATA_RGB
+    big[_edges(_enlarge(water))] = _COAST_RGB
 
     font = _font()
     line = _FONT_SIZE + 5
@@ -160,7 +169,7 @@ def _legend(draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont, y: int) -> Non
     x = 6
     box = _FONT_SIZE - 2
     for rgb, label in ((tuple(int(v) for v in _ICE_RGB), "ice"), (_COAST_RGB, "coastline"),
-                       (_NO_DATA_RGB, "no data")):
+                       (_NO_DATA_STRIPE_RGB, "no data")):
         draw.rectangle((x, y + 2, x + box, y + 2 + box), fill=rgb, outline=_TEXT_RGB)
         draw.text((x + box + 5, y), label, fill=_TEXT_RGB, font=font)
         x += box + 5 + int(draw.textlength(label, font=font)) + 16
