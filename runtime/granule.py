@@ -99,6 +99,7 @@ class Swath:
     along_scan: np.ndarray  # float64 (rows, cols) pixel spacing, metres
     along_track: np.ndarray  # float64 (rows, cols)
     dead_band6_detectors: np.ndarray  # bool (20,)
+    window: tuple[slice, slice]  # the 500 m rows and columns of the granule read
 
 
 def read_crop(path: str | Path) -> Crop:
@@ -240,7 +241,7 @@ def _geolocation(sd: SD, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """1 km Latitude and Longitude, float64 with NaN outside their valid ranges."""
     out = []
     for name, limit in zip(GEO_DATASETS, (90.0, 180.0), strict=True):
-        values = sd.select(name)[:].astype(np.float64)
+        values = _read(sd, name, np.s_[:], path).astype(np.float64)
         values[~(np.abs(values) <= limit)] = np.nan
         out.append(values)
     lat, lon = out
@@ -280,8 +281,8 @@ def _read_window(sd: SD, attributes: dict, path: Path) -> Swath:
     for name, numbers in EV_DATASETS.items():
         data = sd.select(name)
         _check_ev_shape(data, name, lat.shape, path)
-        si = data[:, rows, cols]
-        ui = sd.select(f"{name}_Uncert_Indexes")[:, rows, cols]
+        si = _read(sd, name, np.s_[:, rows, cols], path)
+        ui = _read(sd, f"{name}_Uncert_Indexes", np.s_[:, rows, cols], path)
         fill_only &= bool((si == calibration.SI_FILL).all())
         attrs = data.attributes()
         for number in numbers:
@@ -301,7 +302,16 @@ def _read_window(sd: SD, attributes: dict, path: Path) -> Swath:
         along_scan=along_scan,
         along_track=along_track,
         dead_band6_detectors=dead,
+        window=(rows, cols),
     )
+
+
+def _read(sd: SD, name: str, key: tuple | slice, path: Path) -> np.ndarray:
+    """``sd.select(name)[key]``; a failed read (damaged compressed chunk) is a CorruptFile."""
+    try:
+        return sd.select(name)[key]
+    except (HDF4Error, ValueError) as error:
+        raise CorruptFile(f"cannot read {name} ({error})", path) from None
 
 
 def _check_ev_shape(data, name: str, geo_shape: tuple[int, int], path: Path) -> None:
