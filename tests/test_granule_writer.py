@@ -12,7 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pyhdf.HDF import HDF
 from pyhdf.SD import SD, SDC
+from pyhdf.VS import VS  # noqa: F401  (HDF.vstart needs pyhdf.VS imported)
 
 from runtime.solar import earth_sun_distance
 from tests import fake_granules
@@ -22,6 +24,7 @@ from training.swath import (
     CENTRE_FRAME,
     FRAMES_1KM,
     IFOV_1KM_RAD,
+    SCAN_PERIOD_S,
     build_swath,
 )
 
@@ -368,3 +371,60 @@ def test_committed_sample_granule():
     box = (lat > 42.25) & (lat < 43.35) & (lon > 130.6) & (lon < 133.25)
     rows = np.flatnonzero(box.any(axis=1))
     assert rows.min() >= 10 and rows.max() < 190
+
+
+def test_per_scan_swath_metadata_vdata(terra_nadir):
+    hdf = HDF(str(terra_nadir))
+    vs = hdf.vstart()
+    try:
+        vd = vs.attach("Level 1B Swath Metadata")
+        records = vd.read(vd.inquire()[0])
+        fields = vd.inquire()[2]
+        vd.detach()
+    finally:
+        vs.end()
+        hdf.close()
+    scans = [dict(zip(fields, r, strict=True)) for r in records]
+    assert len(scans) == fake_granules.N_SCANS
+    assert [s["Scan Number"] for s in scans] == list(range(1, fake_granules.N_SCANS + 1))
+    assert scans[fake_granules.MISSING_SCAN]["Scan Type"] == "O   "
+    assert scans[0]["Scan Type"] == "D   " and scans[0]["Mirror Side"] != scans[1]["Mirror Side"]
+    steps = np.diff([s["EV Sector Start Time"] for s in scans])
+    np.testing.assert_allclose(steps, SCAN_PERIOD_S, atol=1e-6)
+    middle = scans[fake_granules.N_SCANS // 2]
+    assert abs(middle["Latitude of Nadir Frame"] - BAY_CENTRE[1]) < 0.2
+    assert 55 < middle["Solar Zenith of Nadir Frame"] < 65  # winter morning
+
+
+def test_equator_crossing_gives_the_local_times_of_the_orbits():
+    for platform, start, node_hours in (
+        ("Terra", datetime(2024, 2, 9, 2, 10, tzinfo=timezone.utc), 10.5),
+        ("Aqua", datetime(2024, 2, 9, 4, 20, tzinfo=timezone.utc), 13.5),
+    ):
+        when, lon, orbit = build_swath(platform, start, 2).equator_crossing()
+        local = (when.hour + when.minute / 60 + lon / 15) % 24
+        # Placing the bay at nadir at these times puts the node near the platform's own time.
+        assert abs(local - node_hours) < 0.5
+        assert abs((when - start).total_seconds()) < 1800 and orbit > 100_000
+
+
+def test_bad_granules_are_what_their_names_say(bad_granules):
+    good = bad_granules["corrupt"].parent.parent / "good" / bad_granules["corrupt"].name
+    assert bad_granules["truncated"].stat().st_size == good.stat().st_size // 2
+    assert bad_granules["corrupt"].stat().st_size == good.stat().st_size
+    assert bad_granules["corrupt"].read_bytes() != good.read_bytes()
+    assert not bad_granules["not_hdf4_png"].read_bytes().startswith(b"\x0e\x03\x13\x01")
+    assert bad_granules["not_hdf4_png"].read_bytes().startswith(b"\x89PNG")
+    for key, short_name, absent in (
+        ("mod021km", "MOD021KM", "EV_500_RefSB"),
+        ("mod03", "MOD03", "EV_500_RefSB"),
+        ("missing_ev500", "MOD02HKM", "EV_500_RefSB"),
+    ):
+        sd = SD(str(bad_granules[key]))
+        core, names = sd.attributes()["CoreMetadata.0"], sd.datasets()
+        sd.end()
+        assert f'VALUE                = "{short_name}"' in core and absent not in names
+    sd = SD(str(bad_granules["missing_scales"]))
+    attrs = sd.select("EV_500_RefSB").attributes()
+    sd.end()
+    assert "reflectance_scales" not in attrs and "reflectance_offsets" in attrs

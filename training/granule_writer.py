@@ -395,9 +395,35 @@ def core_metadata(
     parameters: Sequence[str],
     inputs: Sequence[str] = (),
     near_real_time: bool = False,
+    equator_crossing: tuple[datetime, float, int] | None = None,
 ) -> str:
-    """CoreMetadata.0 (INVENTORYMETADATA) of a MODIS swath product (doc 5.1)."""
+    """CoreMetadata.0 (INVENTORYMETADATA) of a MODIS swath product (doc 5.1).
+
+    ``equator_crossing`` (time, longitude, orbit number) adds ORBITCALCULATEDSPATIALDOMAIN.
+    """
     gring_lon, gring_lat = gring(lat, lon)
+    orbit_domain = []
+    if equator_crossing is not None:
+        when, crossing_lon, orbit_number = equator_crossing
+        orbit_domain = [
+            (
+                "GROUP",
+                "ORBITCALCULATEDSPATIALDOMAIN",
+                [
+                    (
+                        "OBJECT",
+                        "ORBITCALCULATEDSPATIALDOMAINCONTAINER",
+                        [
+                            ("CLASS", '"1"'),
+                            odl_object("EQUATORCROSSINGDATE", f"{when:%Y-%m-%d}", "1"),
+                            odl_object("EQUATORCROSSINGTIME", f"{when:%H:%M:%S.%f}", "1"),
+                            odl_object("ORBITNUMBER", orbit_number, "1"),
+                            odl_object("EQUATORCROSSINGLONGITUDE", round(crossing_lon, 6), "1"),
+                        ],
+                    )
+                ],
+            )
+        ]
     measured = [
         (
             "OBJECT",
@@ -476,6 +502,7 @@ def core_metadata(
                 ],
             ),
             ("GROUP", "MEASUREDPARAMETER", measured),
+            *orbit_domain,
             (
                 "GROUP",
                 "COLLECTIONDESCRIPTIONCLASS",
@@ -974,6 +1001,7 @@ def write_granule(
                     parameters=("EV_500_RefSB", "EV_250_Aggr500_RefSB"),
                     inputs=_input_pointer(swath.platform, start, collection),
                     near_real_time=name_style == "nrt",
+                    equator_crossing=swath.equator_crossing(),
                 ),
                 "ArchiveMetadata.0": archive_metadata(
                     f"MODIS/{swath.platform} Calibrated Radiances 5-Min L1B Swath 500m",

@@ -78,6 +78,11 @@ BAY_CENTRE = (132.0, 42.8)
 PLATFORMS = ("Terra", "Aqua")
 #: Daytime pass direction of each platform: Terra descends, Aqua ascends.
 ASCENDING = {"Terra": False, "Aqua": True}
+#: Launch times, to number orbits (an estimate: the real count also follows orbit manoeuvres).
+LAUNCH = {
+    "Terra": datetime(1999, 12, 18, 18, 57, tzinfo=timezone.utc),
+    "Aqua": datetime(2002, 5, 4, 9, 55, tzinfo=timezone.utc),
+}
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,23 @@ class Swath:
         """UTC start time of each scan as datetime64[us] (n,)."""
         start = np.datetime64(self.start_time.replace(tzinfo=None), "us")
         return start + (self.scan_offsets_s * 1e6).astype("timedelta64[us]")
+
+    def equator_crossing(self) -> tuple[datetime, float, int]:
+        """Time, longitude (deg) and orbit number of this pass's equator crossing.
+
+        The node of the pass (descending for a southbound pass, ascending for a northbound
+        one) nearest to the granule start, as ECS metadata reports it.
+        """
+        u0 = self.orbit.arg_latitude_deg % 360.0
+        node = 180.0 if 90.0 < u0 < 270.0 else 0.0
+        du = (node - u0 + 180.0) % 360.0 - 180.0
+        t = math.radians(du) / MEAN_MOTION_RAD_S
+        pos, _ = _satellite_state(self.orbit, np.array(t))
+        lon = math.degrees(math.atan2(pos[1], pos[0]))
+        when = self.start_time + timedelta(seconds=t)
+        period_s = 2 * math.pi / MEAN_MOTION_RAD_S
+        orbit = int((when - LAUNCH[self.platform]).total_seconds() // period_s) + 1
+        return when, lon, orbit
 
     def pixel_times(self) -> np.ndarray:
         """UTC time of each 500 m row's scan (mid-scan), datetime64[us] (20n, 1)."""
