@@ -24,7 +24,7 @@ import numpy as np
 import models
 import runtime
 from runtime import grid, landmask, outputs
-from runtime.errors import InputNotFound
+from runtime.errors import InputNotFound, ModelError
 from runtime.granule import GranuleInfo, read_crop
 from runtime.inference import Model
 
@@ -159,6 +159,9 @@ class Segmenter:
 
     def __init__(self, model_path: str | Path | None = None, device: str = "auto",
                  threads: int | None = None, threshold: float | None = None) -> None:
+        if model_path is None and not models.default_model_path().is_file():
+            raise ModelError("no shipped default model here; give a model file",
+                             models.default_model_path())
         self.model = Model(model_path or models.default_model_path(), device, threads)
         if threshold is not None and not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold}")
