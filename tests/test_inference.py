@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from typer.testing import CliRunner
 
 from runtime import grid, inference
+from runtime.cli import app
 from runtime.errors import IncompatibleModel, ModelError, ProviderUnavailable
 from runtime.inference import CPU, CUDA, Model
 from tests.onnx_models import expected_probability, make_model, metadata
@@ -125,3 +128,28 @@ def test_missing_model_file(tmp_path):
 def test_metadata_that_is_not_json(tmp_path):
     with pytest.raises(ModelError, match="not valid JSON"):
         inference.parse_metadata("{broken", tmp_path / "m.onnx")
+
+
+def test_info_shows_the_card_the_providers_and_the_versions(tmp_path):
+    path = make_model(tmp_path / "m.onnx")
+    (tmp_path / "m.md").write_text("# Test model card\nTrained on nothing.\n")
+    result = CliRunner().invoke(app, ["info", "--model", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["model"]["name"] == "Test brightness rule"
+    assert info["model"]["card"].startswith("# Test model card")
+    assert info["providers_working"][CPU] is True
+    if CUDA in info["providers_listed"]:
+        assert info["providers_working"][CUDA] == cuda_really_runs(path)
+    assert {"onnxruntime", "numpy", "pyhdf", "bay-ice"} <= {
+        k.removesuffix("-gpu") for k in info["versions"]}
+    text = CliRunner().invoke(app, ["info", "--model", str(path)])
+    assert "CPUExecutionProvider: runs here" in text.stdout
+    assert "Trained on nothing." in text.stdout
+
+
+def test_info_with_a_bad_model_fails_with_one_line(tmp_path):
+    (tmp_path / "bad.onnx").write_bytes(b"junk")
+    result = CliRunner().invoke(app, ["info", "--model", str(tmp_path / "bad.onnx")])
+    assert result.exit_code == ModelError.exit_code
+    assert len(result.stderr.strip().splitlines()) == 1
