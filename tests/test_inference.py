@@ -153,3 +153,9 @@ def test_info_with_a_bad_model_fails_with_one_line(tmp_path):
     result = CliRunner().invoke(app, ["info", "--model", str(tmp_path / "bad.onnx")])
     assert result.exit_code == ModelError.exit_code
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_threads_are_capped_by_the_affinity_mask(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    assert inference.thread_count(None) == 1
+    assert inference.thread_count(4) == 1
