@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 import models
 import runtime
@@ -115,8 +116,8 @@ class Result:
     water: np.ndarray
     summary: dict
 
-    def quicklook(self):
-        """The quick-look picture (PIL image)."""
+    def quicklook(self) -> Image.Image:
+        """The quick-look picture."""
         s = self.summary
         start = s["start_time"].replace("T", " ").replace("Z", " UTC")
         title = f"{s['granule_id']}   {s['platform']}   {start}"
@@ -159,12 +160,12 @@ class Segmenter:
 
     def __init__(self, model_path: str | Path | None = None, device: str = "auto",
                  threads: int | None = None, threshold: float | None = None) -> None:
+        if threshold is not None and not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         if model_path is None and not models.default_model_path().is_file():
             raise ModelError("no shipped default model here; give a model file",
                              models.default_model_path())
         self.model = Model(model_path or models.default_model_path(), device, threads)
-        if threshold is not None and not 0 < threshold < 1:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
         self.threshold = self.model.metadata.threshold if threshold is None else threshold
         self.water = landmask.water_mask()
         self.cell_areas = grid.cell_areas_km2()
