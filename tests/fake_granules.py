@@ -12,10 +12,13 @@ Public API:
     make_granule(directory, platform, position, ...)     a good granule -> Path
     make_bad_granules(directory) -> dict[str, Path]      broken / wrong / night / off-bay files
     POSITIONS                                            where the bay sits across the swath
+
+Run ``python -m tests.fake_granules DIR`` to write them all into DIR for a look.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -272,3 +275,21 @@ def _subdir(directory: Path, name: str) -> Path:
     path = directory / name
     path.mkdir()
     return path
+
+
+def main() -> None:
+    """Write every test granule into a folder to look at: python -m tests.fake_granules DIR."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("directory", type=Path)
+    args = parser.parse_args()
+    for platform in START_TIMES:
+        for position in POSITIONS:
+            folder = args.directory / f"{platform.lower()}_{position}"
+            folder.mkdir(parents=True, exist_ok=True)
+            print(make_granule(folder, platform, position))
+    for key, path in make_bad_granules(args.directory / "bad").items():
+        print(f"{key}: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -174,6 +174,9 @@ def test_attribute_types_as_in_real_files(aqua_seadas):
         assert attrs["_FillValue"][0] == 65535
         assert attrs["band_names"][0] == "3,4,5,6,7"
         assert ev.getcompress()[0] == SDC.COMP_DEFLATE
+        assert gw.chunk_shape(ev) == (1, 20, 2708)  # one chunk per band and scan
+        assert gw.chunk_shape(sd.select("Latitude")) == (10, FRAMES_1KM)
+        assert gw.chunk_shape(sd.select("Band_500M")) is None
         ui = sd.select("EV_500_RefSB_Uncert_Indexes").attributes(full=1)
         assert ui["valid_range"][2] == SDC.UINT8
         used = sd.select("EV_250_Aggr500_RefSB_Samples_Used")

@@ -28,12 +28,15 @@ Public API:
     l1b_reflectance(rho, swath) -> ndarray                         rho * cos(solar zenith)
     calibration_for(time) -> Calibration                           per-granule scales and offsets
     encode(reflectance, calibration) -> (si, ui)                   SI and uncertainty indexes
-    NAME_STYLES, AQUA_BAND6_DEAD_DETECTORS, SDS helpers (write_sds, odl) for look-alike files
+    chunk_shape(sds) -> tuple | None                               chunk lengths of an open SDS
+    NAME_STYLES, AQUA_BAND6_DEAD_DETECTORS; helpers for look-alike products: write_sds,
+    set_attribute, core_metadata, archive_metadata, struct_metadata, odl_document, odl_object
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import os
 from collections.abc import Collection, Mapping, Sequence
@@ -251,6 +254,7 @@ class _ChunkDef(ctypes.Structure):
     _fields_ = (("words", ctypes.c_int32 * 96),)
 
 
+@functools.cache
 def _mfhdf() -> ctypes.CDLL:
     """The HDF4 library that pyhdf itself loaded (wheel-bundled or system)."""
     libs = Path(pyhdf.__file__).parent.parent / "pyhdf.libs"
@@ -258,6 +262,12 @@ def _mfhdf() -> ctypes.CDLL:
     lib = ctypes.CDLL(str(bundled[0]) if bundled else "libmfhdf.so.0")
     lib.SDsetchunk.argtypes = (ctypes.c_int32, _ChunkDef, ctypes.c_int32)
     lib.SDsetchunk.restype = ctypes.c_int
+    lib.SDgetchunkinfo.argtypes = (
+        ctypes.c_int32,
+        ctypes.POINTER(_ChunkDef),
+        ctypes.POINTER(ctypes.c_int32),
+    )
+    lib.SDgetchunkinfo.restype = ctypes.c_int
     return lib
 
 
@@ -273,6 +283,16 @@ def _set_chunked_deflate(sds, chunk: Sequence[int], level: int) -> None:
     definition.words[34] = level
     if _mfhdf().SDsetchunk(sds._id, definition, _HDF_CHUNK_AND_COMP) != 0:
         raise OSError(f"SDsetchunk failed for chunk {tuple(chunk)}")
+
+
+def chunk_shape(sds) -> tuple[int, ...] | None:
+    """Chunk lengths of an open pyhdf SDS, or None when it is stored contiguously."""
+    definition, flags = _ChunkDef(), ctypes.c_int32()
+    if _mfhdf().SDgetchunkinfo(sds._id, ctypes.byref(definition), ctypes.byref(flags)) != 0:
+        raise OSError("SDgetchunkinfo failed")
+    if flags.value == 0:
+        return None
+    return tuple(definition.words[: len(sds.info()[2])])
 
 
 def set_attribute(obj, name: str, value, dtype=None) -> None:
