@@ -162,7 +162,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _serve(conn, options: Options, parent_pid: int) -> None:
+def _serve(conn, options: Options, outdir: Path, parent_pid: int) -> None:
     """Worker process: load the model once, then segment each path sent until told to stop."""
     from runtime.cli.common import setup_logging
     from runtime.segment import Segmenter
@@ -176,7 +176,6 @@ def _serve(conn, options: Options, parent_pid: int) -> None:
         conn.send(("fatal", type(error), str(error)))
         return
     conn.send(("ready", segmenter.provider))
-    outdir = Path(conn.recv())
     while (path := conn.recv()) is not None:
         try:
             summary = segmenter.segment(path).save(outdir, options.probability)
@@ -204,8 +203,9 @@ class Worker:
         """Start a worker and wait until its model is loaded; model errors are raised here."""
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, self.options, os.getpid()),
-                                       daemon=True, name="bay-ice-worker")
+        self.process = context.Process(
+            target=_serve, args=(child, self.options, self.outdir, os.getpid()), daemon=True,
+            name="bay-ice-worker")
         self.process.start()
         child.close()
         if not self.conn.poll(WORKER_START_TIMEOUT):
@@ -217,7 +217,6 @@ class Worker:
             _, kind, text = message
             raise kind(text)
         self.provider = message[1]
-        self.conn.send(str(self.outdir))
         log.info("worker %d ready on %s", self.process.pid, self.provider)
 
     def segment(self, path: Path) -> Outcome:
