@@ -100,13 +100,16 @@ def cold(granule: Path, model: Path) -> dict:
     return {"wall_s": statistics.median(walls), "peak_rss_mib": max(peaks)}
 
 
-def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict]) -> str:
+def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict],
+            load: tuple[float, float, float]) -> str:
     lines = [
         BEGIN,
         "## Segment: granule to outputs (`ice-runtime segment`)",
         "",
         f"Machine: 2-core x86_64 VM, 24 GiB, no GPU, Python {platform.python_version()}; "
-        f"onnxruntime {ort.__version__} on CPUExecutionProvider, {usable_cpus()} CPUs usable. "
+        f"onnxruntime {ort.__version__} on CPUExecutionProvider, {usable_cpus()} CPUs usable; "
+        f"load average before the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
+        "(other work on the machine slows every figure). "
         f"Model: `{model.name}`. Granules are **synthetic** (tests/fake_granules.py full-size "
         f"{FULL_SCANS}-scan Terra granule, the bay at nadir; the committed 20-scan sample). "
         "Outputs: X.ice.tif, X.png, X.json (no probability GeoTIFF). "
@@ -158,6 +161,7 @@ def main() -> None:
     if args.warm_child:
         print(json.dumps(warm_child(args.warm_child, args.model, args.threads, RUNS)))
         return
+    load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         granule = make_full_granule(Path(tmp))
         warm_rows = [warm(granule, args.model, threads)
@@ -166,7 +170,7 @@ def main() -> None:
             f"ice-runtime segment {SAMPLE.name} (20 scans)": cold(SAMPLE, args.model),
             f"ice-runtime segment (full-size, {FULL_SCANS} scans)": cold(granule, args.model),
         }
-    text = section(args.model, warm_rows, cold_rows)
+    text = section(args.model, warm_rows, cold_rows, load)
     print(text)
     if args.write:
         write_section(args.write, text)
