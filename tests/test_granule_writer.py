@@ -392,6 +392,10 @@ def test_per_scan_swath_metadata_vdata(terra_nadir):
     assert [s["Scan Number"] for s in scans] == list(range(1, fake_granules.N_SCANS + 1))
     assert scans[fake_granules.MISSING_SCAN]["Scan Type"] == "O   "
     assert scans[0]["Scan Type"] == "D   " and scans[0]["Mirror Side"] != scans[1]["Mirror Side"]
+    # TAI93: seconds since 1993-01-01 00:00 UTC including the 10 leap seconds since then.
+    start = fake_granules.START_TIMES["Terra"]
+    tai93 = (start - datetime(1993, 1, 1, tzinfo=timezone.utc)).total_seconds() + 10
+    assert scans[0]["EV Sector Start Time"] == pytest.approx(tai93, abs=1e-3)
     steps = np.diff([s["EV Sector Start Time"] for s in scans])
     np.testing.assert_allclose(steps, SCAN_PERIOD_S, atol=1e-6)
     middle = scans[fake_granules.N_SCANS // 2]

@@ -887,7 +887,9 @@ def _struct_metadata(n_scans: int) -> str:
 
 
 _TAI_EPOCH = datetime(1993, 1, 1, tzinfo=timezone.utc)
-_TAI_MINUS_UTC_S = 37.0 - 10.0  # leap seconds since 1993-01-01 (TAI-UTC was 27 s then 37 s now)
+#: Leap seconds inserted since 1993-01-01 (TAI-UTC 27 s then, 37 s since 2017-01-01): TAI93
+#: seconds count them. Right for granules after 2016, a few seconds off for older ones.
+_LEAP_SECONDS_SINCE_1993 = 37.0 - 27.0
 
 
 def _write_scan_vdata(path: Path, swath: Swath, scan_types: Sequence[str]) -> None:
@@ -914,7 +916,7 @@ def _write_scan_vdata(path: Path, swath: Swath, scan_types: Sequence[str]) -> No
                 ("Sector Rotation Angle", HC.FLOAT32, 1),
             ),
         )
-        start_tai = (swath.start_time - _TAI_EPOCH).total_seconds() + _TAI_MINUS_UTC_S
+        start_tai = (swath.start_time - _TAI_EPOCH).total_seconds() + _LEAP_SECONDS_SINCE_1993
         mu = cos_solar_zenith(swath.scan_times(), swath.nadir_lon, swath.nadir_lat)
         zenith = np.degrees(np.arccos(np.clip(mu, -1, 1)))
         vd.write(
