@@ -26,7 +26,9 @@ Positions of 500 m pixels relative to 1 km frames follow doc 7.1: 1 km point (r,
 
 Public API:
     Swath                                  dataclass: platform, start time, 1 km and 500 m
-                                           lat/lon, scan times, footprint sizes, nadir track
+                                           lat/lon, scan times, footprint sizes, nadir track;
+                                           scan_times(), pixel_times() (for the sun),
+                                           equator_crossing() (for the ECS metadata)
     build_swath(platform, start_time, n_scans, ...) -> Swath
         places the orbit so that a chosen point (default the bay centre) is seen at a chosen scan
         angle (or 1 km frame) in a chosen scan
