@@ -106,7 +106,7 @@ def _text(info: dict) -> str:
 @reports_errors(TOOL)
 def info(
     model: Annotated[Path | None, typer.Option(
-        help="ONNX model file [default: the shipped default model].")] = None,
+        help="ONNX model file (default: the shipped default model).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:

@@ -54,14 +54,15 @@ def segment(
         metavar="GRANULE_OR_DIR",
         help="Granule files (MOD02HKM/MYD02HKM, HDF4) or directories of them "
              "(*.hdf, *.L1B_HKM).")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the outputs.")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Directory for the outputs.")] = Path("."),
     model: Annotated[Path | None, typer.Option(
-        help="ONNX model file [default: the shipped default model].")] = None,
+        help="ONNX model file (default: the shipped default model).")] = None,
     threshold: Annotated[float | None, typer.Option(
-        help="Ice probability threshold in (0, 1) [default: the model's own].")] = None,
+        help="Ice probability threshold in (0, 1) (default: the model's own).")] = None,
     device: Annotated[Device, typer.Option(help="Execution provider to use.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="CPU threads [default: every CPU this process may use].")] = None,
+        min=1, help="CPU threads (default: every CPU this process may use).")] = None,
     probability: Annotated[bool, typer.Option(
         "--probability", help="Also write X.prob.tif (float32 ice probability).")] = False,
     as_json: Annotated[bool, typer.Option(

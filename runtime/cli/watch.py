@@ -33,12 +33,12 @@ def watch(
     incoming: Annotated[Path, typer.Argument(help="Directory where granules arrive.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the outputs.")],
     model: Annotated[Path | None, typer.Option(
-        help="ONNX model file [default: the shipped default model].")] = None,
+        help="ONNX model file (default: the shipped default model).")] = None,
     threshold: Annotated[float | None, typer.Option(
-        help="Ice probability threshold in (0, 1) [default: the model's own].")] = None,
+        help="Ice probability threshold in (0, 1) (default: the model's own).")] = None,
     device: Annotated[Device, typer.Option(help="Execution provider to use.")] = Device.auto,
     threads: Annotated[int | None, typer.Option(
-        min=1, help="CPU threads [default: every CPU this process may use].")] = None,
+        min=1, help="CPU threads (default: every CPU this process may use).")] = None,
     probability: Annotated[bool, typer.Option(
         "--probability", help="Also write X.prob.tif (float32 ice probability).")] = False,
     interval: Annotated[float, typer.Option(
