@@ -1,9 +1,9 @@
 """Nearest-neighbour resampling of 500 m swath pixels onto the bay grid.
 
 Swath pixels and grid cell centres are points in Earth-centred x, y, z on pyresample's sphere;
-each cell takes the values of the nearest swath pixel found by a KD-tree, as satpy/pyresample's
-``nearest`` resampler does. Where scans overlap (the bow-tie near the swath edges) a ground point
-is seen twice and simply takes whichever pixel centre is closer.
+each cell takes the values of the nearest swath pixel found by a KD-tree (pykdtree), as
+satpy/pyresample's ``nearest`` resampler does. Where scans overlap (the bow-tie near the swath
+edges) a ground point is seen twice and simply takes whichever pixel centre is closer.
 
 Search radius. A cell gets data only if it lies inside the footprint of its nearest pixel, so
 cells beyond the swath edge, past the granule's first/last scan or across a gap of missing scans
@@ -12,9 +12,11 @@ pixel is taken as the rectangle spanned by its neighbours' centres: ``along_scan
 ``along_track`` metres (0.5 km x 0.5 km at nadir, roughly 2.4 km x 1 km at the swath edge); a
 point of it is at most half the diagonal from the centre. The radius adds half a grid cell's
 diagonal to that, so a cell counts as covered when the cell, not only its centre, reaches the
-footprint. (pyresample used by satpy takes one fixed radius of 1000 m for 500 m data: wider than
-the footprint at nadir and narrower than it at the swath edge; both rules give the same cells
-except in a strip well under a kilometre wide along the coverage's outline.)
+footprint: about 0.68 km at nadir, 1.6 km at the swath edge. (satpy's nearest resampler takes
+one fixed radius of 1000 m for 500 m data: wider than the footprint at nadir, so it reaches
+0.3 km further past a granule's first and last scan, and narrower at the swath edge, so it stops
+0.6 km short of the outer edge and leaves single empty cells between pixels more than 2 km
+apart along the scan (the outer few degrees of scan angle). Elsewhere both give the same cells.)
 
 Each band takes its own nearest usable pixel, as satpy masks each dataset before resampling: a
 pixel that is NaN in one band (saturated, below range, dead detector) hands its cells to the next
@@ -25,9 +27,10 @@ reaches the cell; otherwise the cell is NaN in that band.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial import cKDTree
+from pykdtree.kdtree import KDTree
 
 from runtime import grid
 from runtime.geolocation import EARTH_RADIUS_M, lonlat_to_xyz, xyz_to_lonlat
@@ -80,20 +83,45 @@ def resample_nearest(xyz: np.ndarray, radius: np.ndarray, values: np.ndarray) ->
     """
     usable = np.isfinite(values)
     keep = near_bay(xyz) & usable.any(axis=0)
-    points, pixel_radius = xyz[keep], radius[keep]
-    pixel_values, pixel_usable = values[:, keep], usable[:, keep]
+    pixels = _Pixels(radius[keep], values[:, keep], usable[:, keep])
     out = np.full((values.shape[0], grid.ROWS * grid.COLS), np.nan, dtype=np.float32)
-    if len(points):
-        distance, index = cKDTree(points).query(
-            _cell_xyz(), k=NEIGHBOURS, distance_upper_bound=float(pixel_radius.max()), workers=-1
-        )
-        reached = index < len(points)
-        index[~reached] = 0
-        reached &= distance <= pixel_radius[index]
-        cells = np.arange(len(index))
-        for band, band_values in enumerate(pixel_values):
-            candidate = reached & pixel_usable[band][index]
-            first = candidate.argmax(axis=1)
-            found = candidate[cells, first]
-            out[band, found] = band_values[index[found, first[found]]]
+    if pixels.radius.size:
+        tree = KDTree(np.ascontiguousarray(xyz[keep]))
+        bound = float(pixels.radius.max())
+        cells = _cell_xyz()
+        distance, index = tree.query(cells, k=1, distance_upper_bound=bound)
+        incomplete = pixels.fill(out, np.arange(len(cells)), distance[:, None], index[:, None])
+        # Cells whose nearest pixel is unusable in some band: look at more neighbours.
+        again = np.flatnonzero(incomplete)
+        if again.size:
+            distance, index = tree.query(cells[again], k=NEIGHBOURS, distance_upper_bound=bound)
+            pixels.fill(out, again, distance, index)
     return out.reshape(values.shape[0], grid.ROWS, grid.COLS)
+
+
+@dataclass(frozen=True)
+class _Pixels:
+    """The swath pixels in the tree: search radius (n,), values and usability (bands, n)."""
+
+    radius: np.ndarray
+    values: np.ndarray
+    usable: np.ndarray
+
+    def fill(self, out: np.ndarray, cells: np.ndarray, distance: np.ndarray, index: np.ndarray):
+        """Give each cell, per band, its first reached usable neighbour; ``out`` (bands, cells).
+
+        ``distance``/``index``: (len(cells), k) from the tree. Returns, per cell, True where its
+        nearest pixel reaches it but is unusable in some band.
+        """
+        reached = index < self.radius.size
+        index = np.where(reached, index, 0)
+        reached &= distance <= self.radius[index]
+        rows = np.arange(len(cells))
+        for band, (band_values, band_usable) in enumerate(
+            zip(self.values, self.usable, strict=True)
+        ):
+            candidate = reached & band_usable[index]
+            first = candidate.argmax(axis=1)
+            found = candidate[rows, first]
+            out[band, cells[found]] = band_values[index[found, first[found]]]
+        return reached[:, 0] & ~self.usable[:, index[:, 0]].all(axis=0)
