@@ -435,3 +435,29 @@ def test_bad_granules_are_what_their_names_say(bad_granules):
     attrs = sd.select("EV_500_RefSB").attributes()
     sd.end()
     assert "reflectance_scales" not in attrs and "reflectance_offsets" in attrs
+
+
+def test_mixed_day_and_night_scans(tmp_path):
+    swath = build_swath("Aqua", datetime(2024, 2, 9, 4, 20), 3)
+    refl = np.full((7, 60, 2708), 0.2, np.float32)
+    path = gw.write_granule(tmp_path, refl, swath, night_scans=[False, True, False])
+    sd = SD(str(path))
+    si = sd.select("EV_250_Aggr500_RefSB")[:]
+    used = sd.select("EV_250_Aggr500_RefSB_Samples_Used")[:]
+    attrs = sd.attributes()
+    sd.end()
+    assert 'VALUE                = "Both"' in attrs["CoreMetadata.0"]
+    assert (attrs["Number of Day mode scans"], attrs["Number of Night mode scans"]) == (2, 1)
+    assert (si[:, 20:40] == gw.SI_FILL).all() and (used[:, 20:40] == -1).all()
+    assert (si[:, :20] <= 32767).all() and (used[:, :20] == 6).all()
+
+
+@pytest.mark.slow
+def test_full_size_granule_reads_in_satpy(tmp_path):
+    swath = fake_granules.fake_swath("Aqua", "mid", 203)
+    path = gw.write_granule(tmp_path, fake_granules.fake_reflectance(swath), swath)
+    scene = _load_satpy(path, ["4", "longitude", "latitude"])
+    assert scene["4"].shape == (4060, 2708)
+    lat = scene["latitude"].values.astype(np.float64)
+    lon = scene["longitude"].values.astype(np.float64)
+    assert _distance_m(swath.lat, swath.lon, lat, lon).max() < 50.0
