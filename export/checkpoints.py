@@ -13,10 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from export.onnx_export import DISPLAY_NAMES
 from runtime import grid
 from runtime.errors import CheckpointError
-from training.models import build_model
+from training.models import ARCHITECTURES, build_model
 
 FORMAT = "bay-ice-checkpoint"
 VERSION = 1
@@ -43,10 +42,10 @@ def load_checkpoint(path: Path) -> dict:
     missing = [key for key in REQUIRED_KEYS if key not in checkpoint]
     if missing:
         raise CheckpointError(f"checkpoint lacks {', '.join(missing)}", path)
-    if checkpoint["architecture"] not in DISPLAY_NAMES:
+    if checkpoint["architecture"] not in ARCHITECTURES:
         raise CheckpointError(
             f"unknown architecture {checkpoint['architecture']!r} "
-            f"(known: {', '.join(DISPLAY_NAMES)})",
+            f"(known: {', '.join(ARCHITECTURES)})",
             path,
         )
     if not grid.matches(checkpoint["grid"]):

@@ -31,6 +31,7 @@ from export.quantize import (
 from runtime.cli.common import reports_errors, setup_logging
 from runtime.errors import OutputError
 from runtime.inference import usable_cpus
+from training.models import count_parameters
 
 TOOL = "export-onnx"
 
@@ -81,14 +82,16 @@ def _try_variant(
             parity=report,
             seconds_fp32=seconds_per_image(fp32_path, device, timing, usable_cpus()),
             seconds_variant=seconds_per_image(tmp, device, timing, usable_cpus()),
-            iou_fp32=evaluation.iou(
-                runtime_probabilities(fp32_path, evaluation.reflectance), threshold
-            ),
-            iou_variant=evaluation.iou(runtime_probabilities(tmp, evaluation.reflectance), threshold),
+            iou_fp32=_iou(fp32_path, evaluation, threshold),
+            iou_variant=_iou(tmp, evaluation, threshold),
         )
         if result.verdict()[0]:
             os.replace(tmp, variant_out)
     return result
+
+
+def _iou(path: Path, crops: samples.Samples, threshold: float) -> float:
+    return crops.iou(runtime_probabilities(path, crops.reflectance), threshold)
 
 
 def _write_card(output: Path, text: str) -> Path:
@@ -161,9 +164,8 @@ def export(
         os.replace(tmp, output)
     typer.echo(f"wrote {output}")
     if card:
-        parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
         text = model_card.render(
-            metadata, output.name, file_sha256(output), parameters,
+            metadata, output.name, file_sha256(output), count_parameters(model),
             ckpt.get("train_config", {}), report, variants,
         )
         typer.echo(f"wrote {_write_card(output, text)}")

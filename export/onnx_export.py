@@ -23,6 +23,7 @@ from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from runtime import grid
+from training.models import DISPLAY_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,6 @@ OUTPUT_NAME = "probability"
 OPSET = 20
 METADATA_KEY = "bay_ice"
 METADATA_FORMAT_VERSION = 1
-
-#: Display names of the architectures, as the talk writes them.
-DISPLAY_NAMES = {"m20.1": "SSegm M20.1", "m21.1": "SSegm M21.1"}
 
 
 class ProbabilityModel(nn.Module):

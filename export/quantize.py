@@ -6,9 +6,9 @@
 - fp16, for CUDA stations: the float16 conversion shipped with onnxruntime (the same code as
   onnxconverter-common), input and output kept float32 so the runtime feeds it unchanged.
 
-A variant is kept only if it is faster (by MIN_SPEEDUP) than fp32 where it is meant to run (int8: CPU; fp16: CUDA)
-and its IoU on labelled crops is within :data:`IOU_MARGIN` of fp32's. Where its target device
-is missing it cannot be timed, so it is not kept.
+A variant is kept only if it is faster (by MIN_SPEEDUP) than fp32 where it is meant to run
+(int8: CPU; fp16: CUDA) and its IoU on labelled crops is within :data:`IOU_MARGIN` of fp32's.
+Where its target device is missing it cannot be timed, so it is not kept.
 """
 
 from __future__ import annotations

@@ -1,0 +1,154 @@
+"""Benchmark: per-image latency of ONNX Runtime (CPU) against PyTorch eager, M20.1 and M21.1.
+
+Both run the same model on the same crops in one process, at batch 1 and 8, with every CPU this
+process may use. Latency does not depend on the weights, so freshly initialised models are
+exported (no checkpoint needed). ONNX Runtime is also timed with other session options (basic
+graph optimisation, two intra-op threads) so their effect is on record, and so are the int8
+variant (calibrated on the same kind of inputs) and the fp16 variant, which is meant for CUDA
+and only shown here to record what it costs on a CPU.
+
+    python tests/benchmarks/bench_export.py [--write BENCHMARKS.md]
+
+prints a Markdown section; --write replaces the "export" section of BENCHMARKS.md with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+from export.onnx_export import to_onnx
+from export.quantize import convert_fp16, quantize_int8
+from runtime import grid
+from runtime.inference import usable_cpus
+from training.models import build_model
+
+ARCHITECTURES = ("m20.1", "m21.1")
+BATCHES = (1, 8)
+RUNS = 5
+BEGIN = "<!-- export benchmark: begin -->"
+END = "<!-- export benchmark: end -->"
+
+
+def crops(count: int, seed: int = 0) -> np.ndarray:
+    """Reflectance-like inputs with a no-data wedge (timing does not depend on content)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0.0, 0.6, (count, len(grid.BANDS), grid.ROWS, grid.COLS)).astype(np.float32)
+    x[:, :, :, -60:] = np.nan
+    return x
+
+
+def median_seconds(run, runs: int = RUNS) -> float:
+    """Median wall time of `run()` after one warm-up call."""
+    run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def ort_session(path: Path, level: ort.GraphOptimizationLevel, threads: int):
+    options = ort.SessionOptions()
+    options.graph_optimization_level = level
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def bench_architecture(name: str, workdir: Path) -> list[dict]:
+    """Per-image latency rows for one architecture."""
+    model = build_model(name).eval()
+    path = workdir / f"{name}.onnx"
+    onnx.save(to_onnx(model), str(path))
+    int8, fp16 = workdir / f"{name}.int8.onnx", workdir / f"{name}.fp16.onnx"
+    quantize_int8(path, int8, crops(4, seed=1))
+    convert_fp16(path, fp16)
+    cpus = usable_cpus()
+    full = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sessions = {
+        f"ORT, all optimisations, {cpus} threads": ort_session(path, full, cpus),
+        "ORT, basic optimisations, 2 threads": ort_session(
+            path, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, 2
+        ),
+        f"ORT int8 QDQ, {cpus} threads": ort_session(int8, full, cpus),
+        f"ORT fp16 (a CUDA variant, on CPU), {cpus} threads": ort_session(fp16, full, cpus),
+    }
+    rows = []
+    for batch in BATCHES:
+        x = crops(batch)
+        with torch.no_grad():
+            tensor = torch.from_numpy(x)
+            eager = median_seconds(lambda m=model, t=tensor: torch.sigmoid(m(t))) / batch
+        row = {"model": name, "batch": batch, "PyTorch eager": eager}
+        for label, session in sessions.items():
+            row[label] = median_seconds(lambda s=session, a=x: s.run(None, {"reflectance": a}))
+            row[label] /= batch
+        rows.append(row)
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    labels = [k for k in rows[0] if k not in ("model", "batch")]
+    head = "| model | batch | " + " | ".join(f"{k} (ms/image)" for k in labels)
+    head += " | eager / ORT (first ORT column) |"
+    lines = [head, "|---" * (len(labels) + 3) + "|"]
+    for row in rows:
+        cells = " | ".join(f"{row[k] * 1000:.1f}" for k in labels)
+        ratio = row["PyTorch eager"] / row[labels[1]]
+        lines.append(f"| {row['model']} | {row['batch']} | {cells} | {ratio:.2f}x |")
+    return "\n".join(lines)
+
+
+def section(rows: list[dict]) -> str:
+    return "\n".join([
+        BEGIN,
+        "## Export: ONNX Runtime (CPU) vs PyTorch eager",
+        "",
+        f"Machine: 2-core x86_64 VM, 24 GiB, no GPU, Python {platform.python_version()}; "
+        f"torch {torch.__version__}, onnxruntime {ort.__version__}, {usable_cpus()} CPUs usable; "
+        f"median of {RUNS} runs after a warm-up, freshly initialised weights, "
+        f"input (N, 7, {grid.ROWS}, {grid.COLS}) with a no-data strip. "
+        "Measured in one run by `python tests/benchmarks/bench_export.py --write BENCHMARKS.md`.",
+        "",
+        markdown(rows),
+        END,
+    ])
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace this benchmark's section of `path` (or append it), atomically."""
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
+    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(new.rstrip() + "\n")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", type=Path, help="Markdown file whose export section to replace")
+    args = parser.parse_args()
+    torch.set_num_threads(usable_cpus())
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [row for name in ARCHITECTURES for row in bench_architecture(name, Path(tmp))]
+    text = section(rows)
+    print(text)
+    if args.write:
+        write_section(args.write, text)
+
+
+if __name__ == "__main__":
+    main()

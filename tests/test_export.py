@@ -1,0 +1,233 @@
+"""export-onnx: BatchNorm folding, parity with PyTorch, metadata, variants and failures."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from export import cli, onnx_export, samples
+from export.parity import TOLERANCES, check_parity
+from export.quantize import make_variant
+from runtime import grid
+from runtime.errors import CheckpointError, ParityError
+from runtime.inference import Model
+from training.models import build_model
+
+ARCHITECTURES = ("m20.1", "m21.1")
+MEAN = [0.08, 0.1, 0.12, 0.1, 0.09, 0.06, 0.04]
+STD = [0.1, 0.12, 0.1, 0.1, 0.08, 0.05, 0.03]
+
+
+def scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A crude labelled scene: dark water, bright ice floes, grey land, a no-data corner."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0 : grid.ROWS, 0 : grid.COLS]
+    ice = np.zeros(grid.SHAPE, bool)
+    for _ in range(6):
+        r, c, radius = rng.uniform(0, grid.ROWS), rng.uniform(0, grid.COLS), rng.uniform(10, 40)
+        ice |= (rows - r) ** 2 + (cols - c) ** 2 < radius**2
+    level = np.where(ice, 0.45, 0.04)[None] * np.linspace(1.0, 0.5, 7)[:, None, None]
+    x = (level + rng.normal(0, 0.01, (7, *grid.SHAPE))).astype(np.float32)
+    x[:, :40, -80:] = np.nan
+    return x, ice.astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("dataset")
+    (folder / "crops").mkdir()
+    (folder / "labels").mkdir()
+    for i in range(3):
+        x, label = scene(i)
+        name = f"MOD02HKM.A2023{23 + i:03d}.0230.061"
+        np.save(folder / "crops" / f"{name}.npy", x)
+        np.save(folder / "labels" / f"{name}.npy", label)
+    return folder
+
+
+@functools.cache
+def trained_like(name: str) -> torch.nn.Module:
+    """A model after two optimisation steps on random data, its BatchNorm statistics and affine
+    parameters then pushed far from their defaults, so folding has real work to do.
+    Shared between tests: do not modify it."""
+    torch.manual_seed(0)
+    model = build_model(name, mean=MEAN, std=STD)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    for _ in range(2):
+        x = torch.rand(1, 7, grid.ROWS, grid.COLS) * 0.5
+        target = (x[:, 3:4] > 0.25).float()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.3, 0.3)
+    return model.eval()
+
+
+def checkpoint_dict(model: torch.nn.Module, architecture: str) -> dict:
+    return {
+            "format": "bay-ice-checkpoint",
+            "version": 1,
+            "architecture": architecture,
+            "state_dict": model.state_dict(),
+            "preprocessing": {"bands": list(grid.BANDS), "input": "l1b_reflectance",
+                              "mean": MEAN, "std": STD},
+            "grid": grid.describe(),
+            "threshold": 0.5,
+            "epoch": 3,
+            "metrics": {"iou": 0.5, "loss": 0.3},
+            "train_config": {"epochs": 3},
+            "data": "test weights: a few steps on random data (synthetic)",
+    }
+
+
+def metadata(model: torch.nn.Module, architecture: str) -> dict:
+    return onnx_export.model_metadata(checkpoint_dict(model, architecture), "0" * 64, "test")
+
+
+def write_checkpoint(path, model: torch.nn.Module, architecture: str):
+    torch.save(checkpoint_dict(model, architecture), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ckpt")
+    return {
+        name: write_checkpoint(folder / f"{name}.ckpt", trained_like(name), name)
+        for name in ARCHITECTURES
+    }
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli.app, [str(a) for a in args])
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_folding_keeps_the_output(name):
+    model = trained_like(name)
+    x = torch.from_numpy(scene(0)[0][None])
+    with torch.no_grad():
+        before, after = model(x), onnx_export.fold_batchnorm(model)(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d)
+                   for m in onnx_export.fold_batchnorm(model).modules())
+    assert torch.allclose(before, after, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_fresh_weights_export_with_parity(name, tmp_path, dataset):
+    model = build_model(name).eval()
+    proto = onnx_export.to_onnx(model)
+    assert onnx_export.batchnorm_nodes(proto) == []
+    assert proto.opset_import[0].version == onnx_export.OPSET
+    (shape,) = [i.type.tensor_type.shape for i in proto.graph.input]
+    assert shape.dim[0].dim_param and [d.dim_value for d in shape.dim[1:]] == [7, 285, 430]
+    onnx_export.set_metadata(proto, metadata(model, name))
+    path = tmp_path / "m.onnx"
+    onnx.save(proto, str(path))
+    crops = samples.from_dataset(dataset, 2).reflectance
+    report = check_parity(model, path, crops, 0.5, TOLERANCES["fp32"], path)
+    assert report.max_abs_diff <= 1e-4 and report.nodata_cells > 0
+
+
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_export_command_trained_weights(name, checkpoints, dataset, tmp_path):
+    out = tmp_path / f"ssegm-{name}.onnx"
+    result = run(checkpoints[name], "-o", out, "--data", dataset, "--card")
+    assert result.exit_code == 0, result.output
+    assert "parity fp32" in result.output and out.is_file()
+    model = onnx.load(str(out))
+    assert onnx_export.batchnorm_nodes(model) == []
+    onnx.checker.check_model(model, full_check=True)
+    meta = onnx_export.read_metadata(out)
+    assert meta["architecture"] == name and meta["name"] == f"SSegm M{name[1:]}"
+    assert meta["checkpoint_sha256"] == onnx_export.file_sha256(checkpoints[name])
+    assert meta["normalisation"] == {"in_graph": True, "mean": MEAN, "std": STD}
+    assert meta["metrics"] == {"iou": 0.5, "loss": 0.3} and "synthetic" in meta["trained_on"]
+    loaded = Model(out, device="cpu")
+    assert loaded.metadata.name == meta["name"] and loaded.metadata.threshold == 0.5
+    x, _ = scene(5)
+    reference = torch.sigmoid(trained_like(name)(torch.from_numpy(x[None]))).detach().numpy()
+    assert np.abs(loaded.probability(x) - reference[0, 0]).max() <= 1e-4
+    card = out.with_suffix(".md").read_text()
+    assert meta["checkpoint_sha256"] in card and "synthetic" in card
+
+
+def test_batch_dimension_is_dynamic(checkpoints, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "m.onnx"
+    assert run(checkpoints["m20.1"], "-o", out, "--no-parity").exit_code == 0
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    x = np.stack([scene(i)[0] for i in range(3)])
+    assert session.run(None, {"reflectance": x})[0].shape == (3, 1, 285, 430)
+    assert session.run(None, {"reflectance": x[:1]})[0].shape == (1, 1, 285, 430)
+
+
+def test_failed_parity_writes_nothing(checkpoints, dataset, tmp_path, monkeypatch):
+    real = onnx_export.to_onnx
+
+    def perturbed(model):
+        proto = real(model)
+        weight = proto.graph.initializer[0]
+        values = onnx.numpy_helper.to_array(weight) * 1.5
+        weight.CopyFrom(onnx.numpy_helper.from_array(values, weight.name))
+        return proto
+
+    monkeypatch.setattr(cli, "to_onnx", perturbed)
+    out = tmp_path / "bad.onnx"
+    result = run(checkpoints["m20.1"], "-o", out, "--data", dataset)
+    assert result.exit_code == ParityError.exit_code
+    assert "disagrees with PyTorch" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"not a checkpoint at all", "not a PyTorch checkpoint"),
+        (None, "not a bay-ice checkpoint"),
+    ],
+)
+def test_bad_checkpoint_is_a_clear_error(content, reason, tmp_path):
+    path = tmp_path / "x.ckpt"
+    if content is None:
+        torch.save({"weights": torch.zeros(3)}, path)
+    else:
+        path.write_bytes(content)
+    result = run(path, "-o", tmp_path / "x.onnx")
+    assert result.exit_code == CheckpointError.exit_code
+    assert reason in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_missing_checkpoint(tmp_path):
+    result = run(tmp_path / "none.ckpt")
+    assert result.exit_code == CheckpointError.exit_code
+
+
+def test_int8_variant_has_its_own_parity(checkpoints, dataset, tmp_path):
+    model = trained_like("m20.1")
+    fp32 = tmp_path / "m.onnx"
+    proto = onnx_export.to_onnx(model)
+    onnx_export.set_metadata(proto, metadata(model, "m20.1"))
+    onnx.save(proto, str(fp32))
+    crops = samples.from_dataset(dataset, 2).reflectance
+    int8 = tmp_path / "m.int8.onnx"
+    make_variant("int8", fp32, int8, crops)
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert onnx_export.read_metadata(int8)["precision"] == "int8"
+    report = check_parity(model, int8, crops, 0.5, TOLERANCES["int8"], int8)
+    assert report.crops == 2
