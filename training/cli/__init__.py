@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from training.cli import preview, stats, synth
+from training.cli import describe, evaluate, preview, stats, synth, train
 
 app = typer.Typer(
     name="train-ssegm",
@@ -17,6 +17,9 @@ app = typer.Typer(
 app.command("synth")(synth.synth)
 app.command("preview")(preview.preview)
 app.command("stats")(stats.stats)
+app.command("describe")(describe.describe)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def main() -> None:

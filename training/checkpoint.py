@@ -1,0 +1,98 @@
+"""Training checkpoints in the project's format (a plain dict, `torch.load(weights_only=True)`).
+
+    {"format": "bay-ice-checkpoint", "version": 1, "architecture", "state_dict",
+     "preprocessing": {"bands", "input": "l1b_reflectance", "mean", "std"}, "grid",
+     "threshold": 0.5, "epoch", "metrics", "train_config", "data"}
+
+`last.ckpt` also carries "resume": optimizer and gradient-scaler state, the best validation IoU
+so far and the per-epoch history, so that a run continues exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from runtime import grid
+from runtime.errors import CheckpointError
+from training.atomic import write_bytes_atomic
+from training.models import ARCHITECTURES, SSegm, build_model
+
+FORMAT = "bay-ice-checkpoint"
+VERSION = 1
+THRESHOLD = 0.5
+
+
+def make_checkpoint(
+    architecture: str,
+    model: SSegm,
+    epoch: int,
+    metrics: dict,
+    train_config: dict,
+    data: str,
+) -> dict:
+    """The checkpoint dict of `model` after `epoch` epochs (weights copied to CPU)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "architecture": architecture,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "preprocessing": {
+            "bands": list(grid.BANDS),
+            "input": "l1b_reflectance",
+            "mean": [float(v) for v in model.mean.flatten()],
+            "std": [float(v) for v in model.std.flatten()],
+        },
+        "grid": grid.describe(),
+        "threshold": THRESHOLD,
+        "epoch": epoch,
+        "metrics": metrics,
+        "train_config": train_config,
+        "data": data,
+    }
+
+
+def save_checkpoint(checkpoint: dict, path: Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename: never a half-written file."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checked checkpoint dict (weights-only unpickling, tensors on CPU)."""
+    if not path.is_file():
+        raise CheckpointError("checkpoint file not found", path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, OSError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"not a PyTorch checkpoint, or corrupt ({reason})", path) from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise CheckpointError(f"not a bay-ice checkpoint (no format {FORMAT!r})", path)
+    if checkpoint.get("version") != VERSION:
+        raise CheckpointError(f"checkpoint version {checkpoint.get('version')!r}, "
+                              f"this code reads {VERSION}", path)
+    if checkpoint.get("architecture") not in ARCHITECTURES:
+        raise CheckpointError(f"unknown architecture {checkpoint.get('architecture')!r} "
+                              f"(known: {', '.join(ARCHITECTURES)})", path)
+    if not grid.matches(checkpoint.get("grid", {})):
+        raise CheckpointError("checkpoint made for another grid", path)
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict, path: Path) -> SSegm:
+    """The checkpoint's model with its weights and normalisation, in eval mode."""
+    preprocessing = checkpoint["preprocessing"]
+    model = build_model(checkpoint["architecture"], preprocessing["mean"], preprocessing["std"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as error:
+        reason = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"weights do not fit {checkpoint['architecture']} ({reason})",
+                              path) from None
+    return model.eval()

@@ -1,0 +1,52 @@
+"""`train-ssegm train DATASET --model m21.1 -o RUNDIR`: train a model as the talk did.
+
+Defaults are the talk's (slide 14): Adam, batch 32, 570 epochs, a seeded stratified 85/15
+split, DiceBCELoss, best epoch by validation IoU. Writes RUNDIR/best.ckpt, last.ckpt,
+metrics.csv and curve.png; `--resume` continues from RUNDIR/last.ckpt. Uses CUDA (with mixed
+precision) when available, else the CPU. See ``training.train`` for what each metric counts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runtime.cli.common import reports_errors, setup_logging
+from training import train as training_loop
+from training.models import ARCHITECTURES
+
+TOOL = "train-ssegm train"
+
+
+@reports_errors(TOOL)
+def train(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder (crops/, labels/, ...).")],
+    model: Annotated[str, typer.Option(help=f"One of: {', '.join(ARCHITECTURES)}.")] = "m21.1",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run folder.")] = Path("run"),
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs (talk: 570).")] = 570,
+    batch_size: Annotated[int, typer.Option(min=1, help="Training batch (talk: 32).")] = 32,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seed of split, initial weights, shuffling.")] = 0,
+    validation_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.15,
+    augment: Annotated[bool, typer.Option(help="Radiometric jitter of training crops.")] = True,
+    limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N scenes.")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any).")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue from RUNDIR/last.ckpt.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Train SSegm M20.1 or M21.1 and keep the epoch with the best validation IoU."""
+    setup_logging(verbose)
+    if model not in ARCHITECTURES:
+        raise typer.BadParameter(f"unknown model {model!r} (known: {', '.join(ARCHITECTURES)})")
+    config = training_loop.TrainConfig(
+        model, epochs, batch_size, learning_rate, seed, validation_fraction, augment, limit
+    )
+    metrics = training_loop.train(
+        dataset, output, config, resume=resume, device=device, show_progress=progress
+    )
+    typer.echo(f"best validation metrics ({output / 'best.ckpt'}):")
+    typer.echo(json.dumps(metrics, indent=1))

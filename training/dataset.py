@@ -1,0 +1,165 @@
+"""Read a dataset folder (the project's contract) into memory, and split it reproducibly.
+
+    DATASET/dataset.json          optional: scenes with platform, time, regimes, certain_no_ice
+    DATASET/crops/<name>.npy      float32 (7, 285, 430), NaN = no data
+    DATASET/labels/<name>.npy     uint8 (285, 430), 1 = ice
+    DATASET/obscured/<name>.npy   optional uint8 (285, 430), 1 = hidden by opaque cloud
+
+Without dataset.json every name present in both crops/ and labels/ is a scene, and platform
+and start time come from the granule name (MOD/MYD02HKM.AYYYYDDD.HHMM.CCC). The talk's 570
+crops take 1.96 GB as float32: the whole set is loaded once into one tensor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runtime import grid
+from runtime.errors import DatasetError
+
+log = logging.getLogger(__name__)
+
+FORMAT = "bay-ice-dataset"
+CROP_SHAPE = (len(grid.BANDS), grid.ROWS, grid.COLS)
+REGIME_KEYS = ("ice_regime", "cloud_regime", "sun", "platform")
+_GRANULE_NAME = re.compile(r"^(MOD|MYD)02HKM\.A(\d{4})(\d{3})\.(\d{2})(\d{2})\.\d{3}")
+_PLATFORMS = {"MOD": "Terra", "MYD": "Aqua"}
+
+
+@dataclass
+class Dataset:
+    """All scenes of a dataset folder, in memory, in scene order."""
+
+    root: Path
+    scenes: list[dict]
+    crops: torch.Tensor  # float32 (N, 7, 285, 430), NaN = no data
+    labels: torch.Tensor  # uint8 (N, 285, 430), 1 = ice
+    obscured: torch.Tensor  # uint8 (N, 285, 430), 1 = hidden by opaque cloud (0 when absent)
+    has_obscured: bool
+    source: str
+
+    @property
+    def names(self) -> list[str]:
+        return [scene["name"] for scene in self.scenes]
+
+    def __len__(self) -> int:
+        return len(self.scenes)
+
+
+def scene_from_name(name: str) -> dict:
+    """Scene record of a user crop without dataset.json: platform and time from its name."""
+    scene = {"name": name, "platform": "unknown", "start_time": None, "ice_regime": "unknown",
+             "cloud_regime": "unknown", "sun": "unknown", "certain_no_ice": False}
+    match = _GRANULE_NAME.match(name)
+    if match:
+        prefix, year, day, hour, minute = match.groups()
+        start = dt.datetime(int(year), 1, 1, int(hour), int(minute), tzinfo=dt.timezone.utc)
+        scene["platform"] = _PLATFORMS[prefix]
+        scene["start_time"] = (start + dt.timedelta(days=int(day) - 1)).isoformat()
+    return scene
+
+
+def read_scenes(root: Path) -> tuple[list[dict], str]:
+    """The scene records and the data's description ("source") of a dataset folder."""
+    if not root.is_dir():
+        raise DatasetError("dataset folder not found", root)
+    document_path = root / "dataset.json"
+    if document_path.exists():
+        try:
+            document = json.loads(document_path.read_text())
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"unreadable dataset.json ({error})", document_path) from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise DatasetError(f"not a {FORMAT} document", document_path)
+        if not grid.matches(document.get("grid", {})):
+            raise DatasetError("dataset made for another grid", document_path)
+        if list(document.get("bands", [])) != list(grid.BANDS):
+            raise DatasetError(f"bands {document.get('bands')}, expected {list(grid.BANDS)}",
+                               document_path)
+        scenes = [scene_from_name(s["name"]) | s for s in document.get("scenes", [])]
+        return scenes, str(document.get("source", "unspecified data"))
+    crops = {p.stem for p in (root / "crops").glob("*.npy")}
+    labels = {p.stem for p in (root / "labels").glob("*.npy")}
+    return [scene_from_name(name) for name in sorted(crops & labels)], "user data"
+
+
+def _load_array(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"unreadable array ({error})", path) from None
+    if array.shape != shape or array.dtype != dtype:
+        raise DatasetError(f"{array.dtype} {array.shape}, expected {np.dtype(dtype)} {shape}", path)
+    return array
+
+
+def load_dataset(root: Path, limit: int | None = None) -> Dataset:
+    """Load every scene (or the first `limit`) of the folder at `root` into memory."""
+    scenes, source = read_scenes(root)
+    scenes = scenes[:limit] if limit else scenes
+    if not scenes:
+        raise DatasetError("no scenes (no name present in both crops/ and labels/)", root)
+    n = len(scenes)
+    crops = torch.empty((n, *CROP_SHAPE), dtype=torch.float32)
+    labels = torch.zeros((n, *grid.SHAPE), dtype=torch.uint8)
+    obscured = torch.zeros((n, *grid.SHAPE), dtype=torch.uint8)
+    has_obscured = (root / "obscured").is_dir()
+    for i, scene in enumerate(scenes):
+        name = scene["name"]
+        crops[i] = torch.from_numpy(_load_array(root / "crops" / f"{name}.npy", CROP_SHAPE,
+                                                np.dtype(np.float32)))
+        labels[i] = torch.from_numpy(_load_array(root / "labels" / f"{name}.npy", grid.SHAPE,
+                                                 np.dtype(np.uint8)))
+        obscured_path = root / "obscured" / f"{name}.npy"
+        if obscured_path.exists():
+            obscured[i] = torch.from_numpy(_load_array(obscured_path, grid.SHAPE,
+                                                       np.dtype(np.uint8)))
+    log.info("loaded %d scenes from %s", n, root)
+    return Dataset(root, scenes, crops, labels, obscured, has_obscured, source)
+
+
+def split(dataset: Dataset, seed: int, validation_fraction: float) -> tuple[list[int], list[int]]:
+    """Seeded stratified split into (training, validation) scene indices, each sorted.
+
+    Strata: certain-no-ice scenes, labelled scenes with ice, labelled scenes without; each
+    stratum gives round(fraction * size) scenes (at least one if it has two) to validation,
+    so ice and ice-free scenes are in both parts.
+    """
+    strata: dict[tuple[bool, bool], list[int]] = {}
+    for i, scene in enumerate(dataset.scenes):
+        key = (bool(scene.get("certain_no_ice")), bool(dataset.labels[i].any()))
+        strata.setdefault(key, []).append(i)
+    rng = np.random.default_rng(seed)
+    validation: list[int] = []
+    for key in sorted(strata):
+        members = strata[key]
+        n_val = round(validation_fraction * len(members))
+        if len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        validation += [members[j] for j in rng.permutation(len(members))[:n_val]]
+    training = sorted(set(range(len(dataset))) - set(validation))
+    return training, sorted(validation)
+
+
+def band_statistics(
+    crops: torch.Tensor, indices: list[int]
+) -> tuple[list[float], list[float]]:
+    """Per-band mean and standard deviation over the cells with data (land and water) of the
+    scenes `indices` (the training split: validation data must not leak into the model)."""
+    means, stds = [], []
+    for band in range(crops.shape[1]):
+        values = crops[indices, band]
+        values = values[~torch.isnan(values)].double()
+        if values.numel() == 0:
+            raise DatasetError(f"band {grid.BANDS[band]} has no data in the training scenes")
+        means.append(float(values.mean()))
+        stds.append(max(float(values.std()), 1e-6))
+    return means, stds

@@ -1,0 +1,226 @@
+"""Score a trained model (checkpoint or ONNX file) on the validation split, beside baselines.
+
+Cells that count: water cells of the land mask with data in every band and not obscured by
+opaque cloud (as the training's primary metrics). Scores are pooled over the cells of all
+validation scenes, and again per regime of dataset.json (ice_regime, cloud_regime, sun,
+platform). The classical baselines of the talk's slide 3 are scored on the same cells:
+- NDSI: `training.baselines.ndsi_ice_mask`, literature thresholds, on rho (the stored L1B
+  value divided by cos(solar zenith) from the scene time; the stored value when it has none);
+- random forest: `training.baselines.fit_pixel_forest` on the 7 stored band values of a
+  seeded sample of training-split water cells.
+For the model two more rows give its scores with obscured cells counted (label 0) and over
+all cells with data (land included, never ice), the latter to compare with the talk's figures.
+
+The validation split is the checkpoint's own (its names are stored in it); for an ONNX file
+it is re-made from the seed and fraction, the same way training makes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runtime import grid, landmask
+from runtime.errors import DatasetError, ModelError
+from runtime.solar import cos_solar_zenith
+from training.atomic import write_bytes_atomic
+from training.baselines import fit_pixel_forest, forest_ice_mask, ndsi_ice_mask
+from training.checkpoint import load_checkpoint, model_from_checkpoint
+from training.dataset import REGIME_KEYS, Dataset, load_dataset, split
+from training.metrics import Confusion
+from training.models import DISPLAY_NAMES
+
+log = logging.getLogger(__name__)
+
+BATCH = 4
+NDSI = "NDSI threshold"
+FOREST = "random forest (7 bands)"
+COLUMNS = ("group", "method", "scenes", "cells", "iou", "accuracy", "precision", "recall")
+
+
+@dataclass
+class Predictor:
+    """A model that maps raw crops (n, 7, 285, 430) to ice probabilities (n, 285, 430)."""
+
+    name: str
+    threshold: float
+    predict: Callable[[np.ndarray], np.ndarray]
+    split: dict | None  # the checkpoint's split, None for an ONNX file
+
+
+def _checkpoint_predictor(path: Path) -> Predictor:
+    checkpoint = load_checkpoint(path)
+    model = model_from_checkpoint(checkpoint, path)
+
+    def predict(crops: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return torch.sigmoid(model(torch.from_numpy(crops)))[:, 0].numpy()
+
+    return Predictor(DISPLAY_NAMES[checkpoint["architecture"]], float(checkpoint["threshold"]),
+                     predict, checkpoint.get("train_config", {}).get("split"))
+
+
+def _onnx_predictor(path: Path) -> Predictor:
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        metadata = json.loads(session.get_modelmeta().custom_metadata_map["bay_ice"])
+    except Exception as error:  # onnxruntime raises its own untyped errors
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ModelError(f"not a bay-ice ONNX model ({reason})", path) from None
+
+    def predict(crops: np.ndarray) -> np.ndarray:
+        return session.run(["probability"], {"reflectance": crops})[0][:, 0]
+
+    return Predictor(str(metadata.get("name", path.stem)), float(metadata.get("threshold", 0.5)),
+                     predict, None)
+
+
+def load_predictor(path: Path) -> Predictor:
+    """A checkpoint (.ckpt) or an ONNX model (.onnx) ready to predict."""
+    if not path.is_file():
+        raise ModelError("model file not found", path)
+    if path.suffix == ".ckpt":
+        return _checkpoint_predictor(path)
+    if path.suffix == ".onnx":
+        return _onnx_predictor(path)
+    raise ModelError(f"unknown model file type {path.suffix!r} (valid: .ckpt, .onnx)", path)
+
+
+def validation_indices(
+    dataset: Dataset, predictor: Predictor, seed: int, fraction: float
+) -> tuple[list[int], list[int]]:
+    """(training, validation) scene indices: the checkpoint's split, else a fresh seeded one."""
+    if predictor.split is None:
+        return split(dataset, seed, fraction)
+    index = {name: i for i, name in enumerate(dataset.names)}
+    missing = [n for n in predictor.split["validation"] if n not in index]
+    if missing:
+        raise DatasetError(f"{len(missing)} validation scenes of the checkpoint are missing, "
+                           f"e.g. {missing[0]}", dataset.root)
+    return ([index[n] for n in predictor.split["training"] if n in index],
+            [index[n] for n in predictor.split["validation"]])
+
+
+def _cos_sza(scene: dict) -> np.ndarray | None:
+    if not scene.get("start_time"):
+        return None
+    start = dt.datetime.fromisoformat(scene["start_time"].replace("Z", "+00:00"))
+    lon, lat = grid.cell_centres()
+    return cos_solar_zenith(start, lon, lat).astype(np.float32)
+
+
+def _fit_forest(dataset: Dataset, indices: list[int], water: np.ndarray, seed: int):
+    """Forest on a seeded, equal-per-scene sample of training-split water cells with data."""
+    rng = np.random.default_rng(seed)
+    per_scene = math.ceil(100_000 / max(len(indices), 1))
+    features, labels = [], []
+    for i in indices:
+        crop = dataset.crops[i].numpy()
+        cells = np.flatnonzero((water & np.isfinite(crop).all(axis=0)).ravel())
+        pick = rng.choice(cells, min(per_scene, len(cells)), replace=False)
+        features.append(crop.reshape(len(grid.BANDS), -1)[:, pick].T)
+        labels.append(dataset.labels[i].numpy().ravel()[pick] == 1)
+    return fit_pixel_forest(np.concatenate(features), np.concatenate(labels), seed)
+
+
+def _counts(predicted: np.ndarray, truth: np.ndarray, cells: np.ndarray) -> Confusion:
+    p, t = predicted[cells], truth[cells]
+    tp = int((p & t).sum())
+    fp, fn = int(p.sum()) - tp, int(t.sum()) - tp
+    return Confusion(tp, fp, fn, int(cells.sum()) - tp - fp - fn)
+
+
+def scene_confusions(
+    dataset: Dataset, predictor: Predictor, indices: list[int], forest
+) -> list[dict[str, Confusion]]:
+    """Per validation scene: {method: Confusion} over its counted cells."""
+    water = landmask.water_mask()
+    results = []
+    for start in range(0, len(indices), BATCH):
+        chunk = indices[start : start + BATCH]
+        probability = predictor.predict(dataset.crops[chunk].numpy())
+        for k, i in enumerate(chunk):
+            crop = dataset.crops[i].numpy()
+            truth = dataset.labels[i].numpy() == 1
+            valid = np.isfinite(crop).all(axis=0)
+            clear = water & valid & (dataset.obscured[i].numpy() == 0)
+            model = (probability[k] > predictor.threshold) & water
+            ndsi = ndsi_ice_mask(crop, _cos_sza(dataset.scenes[i]))
+            results.append({
+                predictor.name: _counts(model, truth, clear),
+                f"{predictor.name}, obscured cells counted": _counts(model, truth, water & valid),
+                f"{predictor.name}, all cells (land = not ice)": _counts(model, truth, valid),
+                NDSI: _counts(ndsi, truth, clear),
+                FOREST: _counts(forest_ice_mask(forest, crop, clear), truth, clear),
+            })
+    return results
+
+
+def _rows(group: str, members: list[int], confusions: list[dict[str, Confusion]],
+          methods: list[str]) -> list[dict]:
+    rows = []
+    for method in methods:
+        total = sum((confusions[j][method] for j in members), Confusion())
+        rows.append({"group": group, "method": method, "scenes": len(members),
+                     "cells": total.cells, **total.scores()})
+    return rows
+
+
+def evaluate(model_path: Path, dataset_path: Path, seed: int = 0,
+             validation_fraction: float = 0.15) -> list[dict]:
+    """Rows of the evaluation table: every method on all validation scenes, then per regime."""
+    predictor = load_predictor(model_path)
+    dataset = load_dataset(dataset_path)
+    training, validation = validation_indices(dataset, predictor, seed, validation_fraction)
+    log.info("%s: %d validation scenes; fitting the forest on %d training scenes",
+             predictor.name, len(validation), len(training))
+    forest = _fit_forest(dataset, training, landmask.water_mask(), seed)
+    confusions = scene_confusions(dataset, predictor, validation, forest)
+    every = list(confusions[0]) if confusions else []
+    plain = [predictor.name, NDSI, FOREST]
+    rows = _rows("all validation scenes", list(range(len(validation))), confusions, every)
+    for key in REGIME_KEYS:
+        values = sorted({str(dataset.scenes[i].get(key)) for i in validation})
+        for value in values:
+            members = [j for j, i in enumerate(validation)
+                       if str(dataset.scenes[i].get(key)) == value]
+            rows += _rows(f"{key}={value}", members, confusions, plain)
+    return rows
+
+
+def _shown(value) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def format_markdown(rows: list[dict]) -> str:
+    """The table as Markdown (NaN, e.g. IoU without any ice, shown as '-')."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_shown(row[c]) for c in COLUMNS) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
+    """evaluation.csv and evaluation.md in `out_dir`, each written atomically."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = out_dir / "evaluation.csv", out_dir / "evaluation.md"
+    write_bytes_atomic(csv_path, buffer.getvalue().encode())
+    write_bytes_atomic(md_path, format_markdown(rows).encode())
+    return csv_path, md_path

@@ -1,0 +1,301 @@
+"""Train SSegm M20.1 / M21.1 the way the talk did (slide 14) on a dataset folder.
+
+Defaults: Adam (learning rate 1e-3, PyTorch's betas), batch 32, 570 epochs, a seeded stratified
+85/15 split, DiceBCELoss, and the kept model is the epoch with the maximum validation IoU.
+
+Which cells count: water cells of the runtime's land mask that have data in every band. Land
+and no-data cells are out of the loss and the metrics. Cells under opaque cloud ("obscured")
+stay in the loss with their label 0 (the contract's label), and the metrics are reported both
+without them (the primary IoU/accuracy, used to pick the best epoch) and with them. The
+all-cells accuracy (every cell with data, land included and always "not ice", as in the
+runtime's map) is reported for comparison with the talk's figures.
+
+Augmentation is radiometric only (the geography is fixed, so no flips or shifts): per scene and
+band a gain of 1 +- 5 % and an offset of +- 0.005 reflectance, plus per-cell noise of 0.003.
+
+Each epoch writes `last.ckpt`, `metrics.csv` and `curve.png` in the run folder, and `best.ckpt`
+when validation IoU improves. Every random draw comes from the seed and the epoch number, so a
+run resumed from `last.ckpt` continues exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from runtime import landmask
+from runtime.errors import CheckpointError, OutputError
+from training.atomic import write_bytes_atomic
+from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from training.dataset import Dataset, band_statistics, load_dataset, split
+from training.losses import dice_bce_loss
+from training.metrics import Confusion, confusion
+from training.models import build_model
+
+log = logging.getLogger(__name__)
+
+GAIN_SIGMA = 0.05
+OFFSET_SIGMA = 0.005
+NOISE_SIGMA = 0.003
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (stored in its checkpoints)."""
+
+    architecture: str = "m21.1"
+    epochs: int = 570
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 0
+    validation_fraction: float = 0.15
+    augment: bool = True
+    limit: int | None = None
+
+
+@dataclass
+class CellMasks:
+    """Per-scene bool (N, 285, 430) masks of the cells that count."""
+
+    loss: torch.Tensor  # water with data (obscured included, label 0)
+    clear: torch.Tensor  # water with data, not obscured: the primary metrics
+    all_cells: torch.Tensor  # every cell with data, land included
+
+
+@functools.cache
+def water() -> torch.Tensor:
+    """The land mask's water cells, bool (285, 430)."""
+    return torch.from_numpy(landmask.water_mask())
+
+
+def cell_masks(dataset: Dataset) -> CellMasks:
+    """The masks of every scene: land mask, no-data and obscured cells."""
+    valid = ~torch.isnan(dataset.crops).any(dim=1)
+    loss = valid & water()
+    return CellMasks(loss, loss & (dataset.obscured == 0), valid)
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """CUDA when available (or asked for), else CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Radiometric augmentation of a reflectance batch; NaN stays NaN."""
+    n, bands = x.shape[:2]
+    gain = 1 + GAIN_SIGMA * torch.randn(n, bands, 1, 1, generator=generator, device=x.device)
+    offset = OFFSET_SIGMA * torch.randn(n, bands, 1, 1, generator=generator, device=x.device)
+    noise = NOISE_SIGMA * torch.randn(x.shape, generator=generator, device=x.device)
+    return x * gain + offset + noise
+
+
+class Tally:
+    """Running loss and confusion counts of one split in one epoch."""
+
+    def __init__(self) -> None:
+        self.loss_sum = 0.0
+        self.batches = 0
+        self.clear = Confusion()
+        self.obscured = Confusion()
+        self.all_cells = Confusion()
+
+    def add(self, loss: float, logits: torch.Tensor, labels: torch.Tensor,
+            masks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+        # probability > 0.5; land is never ice, as in the runtime's map (all-cells accuracy)
+        predicted = (logits[:, 0] > 0) & water().to(logits.device)
+        truth = labels == 1
+        self.loss_sum += loss
+        self.batches += 1
+        self.obscured += confusion(predicted, truth, masks[0])
+        self.clear += confusion(predicted, truth, masks[1])
+        self.all_cells += confusion(predicted, truth, masks[2])
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "loss": self.loss_sum / max(self.batches, 1),
+            **self.clear.scores(),
+            "iou_with_obscured": self.obscured.iou,
+            "accuracy_with_obscured": self.obscured.accuracy,
+            "accuracy_all_cells": self.all_cells.accuracy,
+        }
+
+
+def _batch(dataset: Dataset, masks: CellMasks, idx: list[int], device: torch.device):
+    x = dataset.crops[idx].to(device, non_blocking=True)
+    y = dataset.labels[idx].to(device)
+    m = tuple(t[idx].to(device) for t in (masks.loss, masks.clear, masks.all_cells))
+    return x, y, m
+
+
+def run_epoch(model, dataset, masks, indices, config, device, epoch, optimizer=None,
+              scaler=None, show_progress=False) -> dict[str, float]:
+    """One pass over `indices`: training when an optimizer is given, else evaluation."""
+    training = optimizer is not None
+    model.train(training)
+    order = torch.tensor(indices)
+    if training:
+        shuffle = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
+        order = order[torch.randperm(len(order), generator=shuffle)]
+        noise = torch.Generator(device=device).manual_seed(config.seed * 100_019 + epoch)
+    tally = Tally()
+    batches = list(torch.split(order, config.batch_size))
+    bar = tqdm(batches, desc=f"epoch {epoch} {'train' if training else 'val'}", leave=False,
+               disable=not show_progress, unit="batch")
+    use_amp = device.type == "cuda"
+    for chunk in bar:
+        x, y, m = _batch(dataset, masks, chunk.tolist(), device)
+        if training and config.augment:
+            x = jitter(x, noise)
+        with torch.set_grad_enabled(training), torch.autocast(device.type, enabled=use_amp):
+            logits = model(x)
+        loss = dice_bce_loss(logits[:, 0], y, m[0])
+        if training:
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        tally.add(loss.item(), logits.detach(), y, m)
+        bar.set_postfix(loss=f"{tally.metrics()['loss']:.4f}", iou=f"{tally.clear.iou:.4f}")
+    return tally.metrics()
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
+    """NaN scores (no ice anywhere) as None, so they stay valid JSON downstream."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+
+
+def write_history_csv(history: list[dict], path: Path) -> None:
+    """One row per epoch: train_* and val_* metrics and the epoch's seconds."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_bytes_atomic(path, buffer.getvalue().encode())
+
+
+def plot_curve(history: list[dict], architecture: str, data: str, path: Path) -> None:
+    """Train and validation IoU per epoch, the best epoch marked (like the talk's slide 14)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    val = [math.nan if row["val_iou"] is None else row["val_iou"] for row in history]
+    train = [math.nan if row["train_iou"] is None else row["train_iou"] for row in history]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    ax.plot(epochs, train, label=f"{architecture} train IoU")
+    ax.plot(epochs, val, label=f"{architecture} validation IoU")
+    if any(not math.isnan(v) for v in val):
+        best = max(range(len(val)), key=lambda i: -1 if math.isnan(val[i]) else val[i])
+        ax.scatter([epochs[best]], [val[best]], color="k", zorder=3,
+                   label=f"best: epoch {epochs[best]}, IoU {val[best]:.4f}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("IoU of the ice class (water cells)")
+    ax.set_title(f"SSegm {architecture} ({data[:60]})", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def _resume_state(out_dir: Path, config: TrainConfig) -> dict | None:
+    path = out_dir / "last.ckpt"
+    if not path.exists():
+        return None
+    checkpoint = load_checkpoint(path)
+    if checkpoint["architecture"] != config.architecture or "resume" not in checkpoint:
+        raise CheckpointError(f"not a resumable {config.architecture} run", path)
+    return checkpoint
+
+
+def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
+          device: str | None = None, show_progress: bool = True) -> dict:
+    """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
+    validation metrics. With `resume`, continue from `out_dir/last.ckpt` (its configuration
+    wins, except the number of epochs)."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the run folder ({error.strerror})", out_dir) from None
+    previous = _resume_state(out_dir, config) if resume else None
+    if previous is not None:
+        config = TrainConfig(**(previous["train_config"]["config"] | {"epochs": config.epochs}))
+    dev = pick_device(device)
+    torch.manual_seed(config.seed)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+
+    dataset = load_dataset(dataset_path, config.limit)
+    masks = cell_masks(dataset)
+    train_idx, val_idx = split(dataset, config.seed, config.validation_fraction)
+    mean, std = band_statistics(dataset.crops, train_idx)
+    model = build_model(config.architecture, mean, std).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scaler = torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda")
+    history: list[dict] = []
+    best_iou = -1.0
+    if previous is not None:
+        model.load_state_dict(previous["state_dict"])
+        optimizer.load_state_dict(previous["resume"]["optimizer"])
+        scaler.load_state_dict(previous["resume"]["scaler"])
+        history = previous["resume"]["history"]
+        best_iou = previous["resume"]["best_iou"]
+    train_config = {
+        "config": asdict(config),
+        "dataset": str(dataset_path),
+        "device": dev.type,
+        "mixed_precision": dev.type == "cuda",
+        "split": {
+            "seed": config.seed,
+            "validation_fraction": config.validation_fraction,
+            "training": [dataset.names[i] for i in train_idx],
+            "validation": [dataset.names[i] for i in val_idx],
+        },
+    }
+    data = f"{dataset.source}; {len(train_idx)} training / {len(val_idx)} validation scenes"
+    log.info("%s on %s: %s", config.architecture, dev, data)
+
+    epochs = range(len(history) + 1, config.epochs + 1)
+    bar = tqdm(epochs, desc=config.architecture, unit="epoch", disable=not show_progress)
+    for epoch in bar:
+        started = time.perf_counter()
+        train_metrics = run_epoch(model, dataset, masks, train_idx, config, dev, epoch,
+                                  optimizer, scaler, show_progress)
+        val_metrics = run_epoch(model, dataset, masks, val_idx, config, dev, epoch,
+                                show_progress=show_progress)
+        row = {"epoch": epoch}
+        row |= _finite({f"train_{k}": v for k, v in train_metrics.items()})
+        row |= _finite({f"val_{k}": v for k, v in val_metrics.items()})
+        row["seconds"] = round(time.perf_counter() - started, 2)
+        history.append(row)
+        metrics = _finite(val_metrics) | {"train_iou": row["train_iou"],
+                                          "train_accuracy": row["train_accuracy"]}
+        checkpoint = make_checkpoint(config.architecture, model, epoch, metrics, train_config,
+                                     data)
+        val_iou = -1.0 if math.isnan(val_metrics["iou"]) else val_metrics["iou"]
+        if val_iou > best_iou or epoch == 1:
+            best_iou = max(val_iou, best_iou)
+            save_checkpoint(checkpoint, out_dir / "best.ckpt")
+        checkpoint["resume"] = {"optimizer": optimizer.state_dict(),
+                                "scaler": scaler.state_dict(),
+                                "history": history, "best_iou": best_iou}
+        save_checkpoint(checkpoint, out_dir / "last.ckpt")
+        write_history_csv(history, out_dir / "metrics.csv")
+        plot_curve(history, config.architecture, data, out_dir / "curve.png")
+        bar.set_postfix(loss=f"{train_metrics['loss']:.4f}", val_iou=f"{val_iou:.4f}",
+                        best=f"{best_iou:.4f}")
+    return load_checkpoint(out_dir / "best.ckpt")["metrics"]
