@@ -1,0 +1,87 @@
+import csv
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from training.checkpoint import make_checkpoint, save_checkpoint
+from training.cli import app
+from training.dataset import band_statistics, load_dataset, split
+from training.evaluate import FOREST, NDSI
+from training.models import build_model
+
+from .tiny_dataset import make_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A tiny dataset and an (untrained) M20.1 checkpoint with its split."""
+    base = tmp_path_factory.mktemp("evaluate")
+    dataset_dir = make_tiny_dataset(base / "data")
+    dataset = load_dataset(dataset_dir)
+    training, validation = split(dataset, 0, 0.15)
+    torch.manual_seed(0)
+    model = build_model("m20.1", *band_statistics(dataset.crops, training)).eval()
+    names = dataset.names
+    config = {"split": {"training": [names[i] for i in training],
+                        "validation": [names[i] for i in validation]}}
+    checkpoint = make_checkpoint("m20.1", model, 1, {"iou": 0.0}, config, "synthetic: test")
+    save_checkpoint(checkpoint, base / "model.ckpt")
+    return base, dataset_dir, checkpoint
+
+
+def _evaluate(model_path, dataset_dir, out):
+    result = CliRunner().invoke(app, ["evaluate", str(model_path), str(dataset_dir), "-o", out])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_evaluate_checkpoint_prints_the_table_with_both_baselines(setup):
+    base, dataset_dir, _ = setup
+    result = _evaluate(base / "model.ckpt", dataset_dir, str(base / "ckpt-eval"))
+    lines = result.output.splitlines()
+    assert lines[0] == "| group | method | scenes | cells | iou | accuracy | precision | recall |"
+    overall = [line for line in lines if line.startswith("| all validation scenes |")]
+    methods = [line.split(" | ")[1] for line in overall]
+    assert methods == ["SSegm M20.1", "SSegm M20.1, obscured cells counted",
+                       "SSegm M20.1, all cells (land = not ice)", NDSI, FOREST]
+    assert any(line.startswith("| ice_regime=none | random forest") for line in lines)
+    assert any(line.startswith("| platform=Aqua | NDSI") for line in lines)
+    rows = list(csv.DictReader((base / "ckpt-eval" / "evaluation.csv").open()))
+    assert len(rows) == len(lines) - 3  # header, rule, "written:" line
+    assert (base / "ckpt-eval" / "evaluation.md").read_text().splitlines()[0] == lines[0]
+    # the tiny scenes make ice easy for the per-pixel baselines
+    forest = next(r for r in rows if r["method"] == FOREST and r["group"].startswith("all"))
+    assert float(forest["iou"]) > 0.9
+
+
+def test_evaluate_onnx_matches_the_checkpoint(setup):
+    from export.onnx_export import model_metadata, set_metadata, to_onnx
+
+    base, dataset_dir, checkpoint = setup
+    model = build_model("m20.1", checkpoint["preprocessing"]["mean"],
+                        checkpoint["preprocessing"]["std"])
+    model.load_state_dict(checkpoint["state_dict"])
+    proto = to_onnx(model.eval())
+    set_metadata(proto, model_metadata(checkpoint, "0" * 64, "test"))
+    (base / "model.onnx").write_bytes(proto.SerializeToString())
+    _evaluate(base / "model.onnx", dataset_dir, str(base / "onnx-eval"))
+    _evaluate(base / "model.ckpt", dataset_dir, str(base / "ckpt-eval2"))
+    onnx_rows = list(csv.DictReader((base / "onnx-eval" / "evaluation.csv").open()))
+    ckpt_rows = list(csv.DictReader((base / "ckpt-eval2" / "evaluation.csv").open()))
+    assert [r["group"] for r in onnx_rows] == [r["group"] for r in ckpt_rows]
+    for a, b in zip(onnx_rows, ckpt_rows, strict=True):
+        assert a["cells"] == b["cells"]
+        assert float(a["accuracy"]) == pytest.approx(float(b["accuracy"]), abs=1e-3)
+
+
+def test_evaluate_refuses_other_files(setup, tmp_path):
+    _, dataset_dir, _ = setup
+    bad = tmp_path / "model.txt"
+    bad.write_text("x")
+    result = CliRunner().invoke(app, ["evaluate", str(bad), str(dataset_dir)])
+    assert result.exit_code == 10 and ".ckpt, .onnx" in result.output
+    corrupt = tmp_path / "model.ckpt"
+    corrupt.write_bytes(b"not a checkpoint")
+    result = CliRunner().invoke(app, ["evaluate", str(corrupt), str(dataset_dir)])
+    assert result.exit_code == 14 and "model.ckpt" in result.output

@@ -1,0 +1,114 @@
+import csv
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from runtime import grid
+from training.cli import app
+from training.dataset import band_statistics, load_dataset, scene_from_name, split
+from training.models import build_model
+
+from .tiny_dataset import make_tiny_dataset
+
+CONTRACT_KEYS = {"format", "version", "architecture", "state_dict", "preprocessing", "grid",
+                 "threshold", "epoch", "metrics", "train_config", "data"}
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+
+
+def _train(dataset_dir, run, *extra):
+    args = ["train", str(dataset_dir), "--model", "m20.1", "-o", str(run), "--batch-size", "2",
+            "--no-progress", *extra]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def runs(dataset_dir, tmp_path_factory):
+    """One run of 1 epoch resumed to 2, and one straight run of 2 epochs."""
+    base = tmp_path_factory.mktemp("runs")
+    _train(dataset_dir, base / "resumed", "--epochs", "1")
+    first_csv = (base / "resumed" / "metrics.csv").read_text()
+    _train(dataset_dir, base / "resumed", "--epochs", "2", "--resume")
+    _train(dataset_dir, base / "straight", "--epochs", "2")
+    return base, first_csv
+
+
+def test_split_is_seeded_and_stratified(dataset_dir):
+    dataset = load_dataset(dataset_dir)
+    training, validation = split(dataset, seed=0, validation_fraction=0.15)
+    assert split(dataset, 0, 0.15) == (training, validation)
+    assert sorted(training + validation) == list(range(6))
+    has_ice = [bool(dataset.labels[i].any()) for i in validation]
+    assert True in has_ice and False in has_ice
+
+
+def test_run_writes_checkpoints_csv_and_curve(runs, dataset_dir):
+    base, _ = runs
+    run = base / "straight"
+    for name in ("best.ckpt", "last.ckpt", "metrics.csv", "curve.png"):
+        assert (run / name).stat().st_size > 0, name
+    assert (run / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"train_loss", "train_iou", "val_iou", "val_accuracy", "val_iou_with_obscured",
+            "val_accuracy_all_cells"} <= set(rows[0])
+
+    best = torch.load(run / "best.ckpt", weights_only=True)
+    assert set(best) == CONTRACT_KEYS
+    assert best["format"] == "bay-ice-checkpoint" and best["architecture"] == "m20.1"
+    assert grid.matches(best["grid"]) and best["threshold"] == 0.5
+    val_ious = [float(r["val_iou"]) for r in rows]
+    assert best["epoch"] == 1 + val_ious.index(max(val_ious))
+    assert best["metrics"]["iou"] == pytest.approx(max(val_ious))
+    assert "synthetic" in best["data"]
+
+    dataset = load_dataset(dataset_dir)
+    training, validation = split(dataset, 0, 0.15)
+    assert best["train_config"]["split"]["validation"] == [dataset.names[i] for i in validation]
+    mean, std = band_statistics(dataset.crops, training)
+    assert best["preprocessing"]["mean"] == pytest.approx(mean, rel=1e-6)
+    assert best["preprocessing"]["std"] == pytest.approx(std, rel=1e-6)
+    model = build_model("m20.1", mean, std)
+    model.load_state_dict(best["state_dict"])
+    last = torch.load(run / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2 and "resume" in last
+
+
+def test_resumed_run_equals_the_straight_run(runs):
+    base, first_csv = runs
+    resumed = torch.load(base / "resumed" / "last.ckpt", weights_only=True)
+    straight = torch.load(base / "straight" / "last.ckpt", weights_only=True)
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][key], value), key
+    resumed_csv = (base / "resumed" / "metrics.csv").read_text().splitlines()
+    assert resumed_csv[:2] == first_csv.splitlines()
+    straight_rows = list(csv.DictReader((base / "straight" / "metrics.csv").open()))
+    resumed_rows = list(csv.DictReader((base / "resumed" / "metrics.csv").open()))
+    for row_a, row_b in zip(straight_rows, resumed_rows, strict=True):
+        assert row_a["val_iou"] == row_b["val_iou"] and row_a["train_loss"] == row_b["train_loss"]
+
+
+def test_resume_refuses_another_architecture(runs, dataset_dir):
+    base, _ = runs
+    result = CliRunner().invoke(app, ["train", str(dataset_dir), "--model", "m21.1", "-o",
+                                      str(base / "straight"), "--resume", "--no-progress"])
+    assert result.exit_code == 14
+    assert "last.ckpt" in result.output and "m21.1" in result.output
+
+
+def test_missing_dataset_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "-o", str(tmp_path)])
+    assert result.exit_code == 16
+    assert result.output.strip().count("\n") == 0 and "dataset folder not found" in result.output
+
+
+def test_scene_names_give_platform_and_time():
+    scene = scene_from_name("MYD02HKM.A2021049.0405.061")
+    assert scene["platform"] == "Aqua"
+    assert scene["start_time"] == "2021-02-18T04:05:00+00:00"
