@@ -18,8 +18,7 @@ import typer
 from torch import nn
 
 from export import model_card, samples
-from export.checkpoints import load_checkpoint, model_from_checkpoint
-from export.onnx_export import file_sha256, model_metadata, set_metadata, to_onnx
+from export.onnx_export import METADATA_SOURCES, file_sha256, model_metadata, set_metadata, to_onnx
 from export.parity import TOLERANCES, ParityReport, check_parity, runtime_probabilities
 from export.quantize import (
     PRECISIONS,
@@ -29,8 +28,9 @@ from export.quantize import (
     seconds_per_image,
 )
 from runtime.cli.common import reports_errors, setup_logging
-from runtime.errors import OutputError
+from runtime.errors import CheckpointError, OutputError
 from runtime.inference import usable_cpus
+from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.models import count_parameters
 
 TOOL = "export-onnx"
@@ -63,11 +63,10 @@ def _temporary_beside(path: Path):
 
 def _try_variant(
     precision: str, fp32_path: Path, output: Path, model: nn.Module, threshold: float,
-    parity_crops: np.ndarray, crops: samples.Samples,
+    parity_crops: np.ndarray, evaluation: samples.Samples, calibration: samples.Samples,
 ) -> VariantResult:
     """Make one variant, measure it against fp32 (parity, IoU, speed on its target device) and
     write it beside `output` only when it is worth keeping."""
-    evaluation, calibration = crops.split()
     variant_out = output.with_suffix(f".{precision}.onnx")
     with _temporary_beside(variant_out) as tmp:
         make_variant(precision, fp32_path, tmp, calibration.reflectance)
@@ -134,6 +133,9 @@ def export(
     setup_logging(verbose)
     output = output or checkpoint.with_suffix(".onnx")
     ckpt = load_checkpoint(checkpoint)
+    missing = [key for key in METADATA_SOURCES if key not in ckpt]
+    if missing:
+        raise CheckpointError(f"checkpoint lacks {', '.join(missing)}", checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint)
     checkpoint_sha256 = file_sha256(checkpoint)
     metadata = model_metadata(
@@ -143,9 +145,14 @@ def export(
     set_metadata(proto, metadata)
 
     precisions = [p for p, wanted in zip(PRECISIONS, (int8, fp16), strict=True) if wanted]
-    count = samples.IOU_CROPS + samples.CALIBRATION_CROPS if precisions else samples.PARITY_CROPS
-    crops = samples.load(data, count) if parity or precisions else None
-    parity_crops = samples.parity_crops(crops) if crops else None
+    if parity or precisions:
+        evaluation, calibration = samples.load(
+            data,
+            ckpt.get("train_config", {}).get("split"),
+            samples.IOU_CROPS if precisions else samples.PARITY_CROPS,
+            samples.CALIBRATION_CROPS if precisions else 0,
+        )
+        parity_crops = samples.parity_crops(evaluation)
     report: ParityReport | None = None
     variants: list[VariantResult] = []
     with _temporary_beside(output) as tmp:
@@ -158,7 +165,7 @@ def export(
         for precision in precisions:
             variants.append(
                 _try_variant(precision, tmp, output, model, metadata["threshold"], parity_crops,
-                             crops)
+                             evaluation, calibration)
             )
             typer.echo(variants[-1].summary())
         os.replace(tmp, output)

@@ -32,6 +32,8 @@ OUTPUT_NAME = "probability"
 OPSET = 20
 METADATA_KEY = "bay_ice"
 METADATA_FORMAT_VERSION = 1
+#: Checkpoint keys the metadata is made from.
+METADATA_SOURCES = ("preprocessing", "threshold", "epoch", "metrics", "data")
 
 
 class ProbabilityModel(nn.Module):

@@ -1,8 +1,12 @@
 """Realistic labelled crops for the export's checks: parity, int8 calibration and variant IoU.
 
-They come from a dataset folder (the layout ``train-ssegm`` reads) when one is given, else from
-the scene simulator. Parity always also sees a crop with large no-data areas (a swath edge and
-dead band-6 detector lines, as the reader writes them: NaN), so the graph's NaN fill is checked.
+From a dataset folder (read by training's loader) the crops follow the checkpoint's own split:
+parity and IoU on its validation scenes, int8 calibration on its training scenes. Without a
+dataset, or when the dataset does not hold the checkpoint's scenes, crops alternate between the
+two uses; with no dataset at all they come from the scene simulator (a granule file through the
+runtime's reader, with exact truth). Parity always also sees a crop with large no-data areas (a
+swath edge and dead band-6 detector lines, NaN as the reader writes them), so the graph's NaN
+fill is checked.
 """
 
 from __future__ import annotations
@@ -15,12 +19,13 @@ import numpy as np
 
 from runtime.errors import DatasetError
 from runtime.landmask import water_mask
+from training.dataset import load_dataset
 from training.simulator.granule import simulate
 from training.simulator.regimes import sample_specs
 
 log = logging.getLogger(__name__)
 
-#: Crops for parity; for the variants, half are for their IoU and half for int8 calibration.
+#: Crops for parity; for the variants, crops for their IoU and for int8 calibration.
 PARITY_CROPS = 4
 IOU_CROPS = 8
 CALIBRATION_CROPS = 8
@@ -30,8 +35,8 @@ SIMULATION_SEED = 515
 
 @dataclass(frozen=True)
 class Samples:
-    """Crops with their truth. `valid` marks the cells that count for IoU: water cells with
-    data in every band and a surface not hidden by opaque cloud."""
+    """Crops with their truth. `valid` marks the cells that count for IoU (as in training):
+    water cells with data in every band and a surface not hidden by opaque cloud."""
 
     names: list[str]
     reflectance: np.ndarray  # float32 (N, 7, H, W), NaN = no data
@@ -39,22 +44,73 @@ class Samples:
     valid: np.ndarray  # bool (N, H, W)
 
     def iou(self, probabilities: np.ndarray, threshold: float) -> float:
-        """Ice IoU over the valid cells of all crops, a cell being ice at p >= threshold."""
+        """Ice IoU pooled over the valid cells of all crops, a cell being ice at p >= threshold."""
         predicted = (probabilities[:, 0] >= threshold) & self.valid
         truth = (self.labels == 1) & self.valid
         union = (predicted | truth).sum()
-        return float((predicted & truth).sum() / union) if union else 1.0
+        return float((predicted & truth).sum() / union) if union else float("nan")
 
-    def _part(self, part: slice) -> Samples:
-        return Samples(self.names[part], self.reflectance[part], self.labels[part],
-                       self.valid[part])
+    def take(self, indices: list[int]) -> Samples:
+        return Samples([self.names[i] for i in indices], self.reflectance[indices],
+                       self.labels[indices], self.valid[indices])
 
-    def split(self) -> tuple[Samples, Samples]:
-        """(evaluation, calibration): alternate crops, so int8 is not judged on the crops it
-        was calibrated on."""
-        if len(self.names) < 2:
-            raise DatasetError(f"need at least 2 labelled crops, have {len(self.names)}")
-        return self._part(slice(0, None, 2)), self._part(slice(1, None, 2))
+
+def _samples(names: list[str], reflectance: np.ndarray, labels: np.ndarray,
+             obscured: np.ndarray) -> Samples:
+    valid = water_mask()[None] & np.isfinite(reflectance).all(axis=1) & (obscured == 0)
+    return Samples(names, reflectance.astype(np.float32), labels, valid)
+
+
+def simulated(count: int, seed: int = SIMULATION_SEED) -> Samples:
+    """`count` scenes from the scene simulator, with their exact truth."""
+    examples = [simulate(spec) for spec in sample_specs(count, 0, seed)]
+    return _samples(
+        [e.crop.info.granule_id for e in examples],
+        np.stack([e.crop.reflectance for e in examples]),
+        np.stack([e.label for e in examples]),
+        np.stack([e.obscured for e in examples]),
+    )
+
+
+def _alternate(crops: Samples, evaluation: int, calibration: int) -> tuple[Samples, Samples]:
+    """Even crops for evaluation, odd ones for calibration."""
+    if len(crops.names) < 2:
+        raise DatasetError(f"need at least 2 labelled crops, have {len(crops.names)}")
+    indices = range(len(crops.names))
+    return (crops.take(list(indices[0::2][:evaluation])),
+            crops.take(list(indices[1::2][:calibration])))
+
+
+def from_dataset(folder: Path, split: dict | None, evaluation: int,
+                 calibration: int) -> tuple[Samples, Samples]:
+    """(evaluation, calibration) crops of a dataset folder, from the checkpoint's validation
+    and training scenes when the folder holds them (`split` is the checkpoint's
+    train_config["split"] with "training" and "validation" name lists)."""
+    dataset = load_dataset(folder)
+    crops = _samples(dataset.names, dataset.crops.numpy(), dataset.labels.numpy(),
+                     dataset.obscured.numpy())
+    position = {name: i for i, name in enumerate(dataset.names)}
+    chosen = [
+        [position[n] for n in (split or {}).get(part, []) if n in position][:count]
+        for part, count in (("validation", evaluation), ("training", calibration))
+    ]
+    if chosen[0] and (chosen[1] or calibration == 0):
+        log.info("crops from the checkpoint's split: %d validation, %d training",
+                 len(chosen[0]), len(chosen[1]))
+        return crops.take(chosen[0]), crops.take(chosen[1])
+    log.info("%s does not hold the checkpoint's scenes: alternate crops", folder)
+    return _alternate(crops, evaluation, calibration)
+
+
+def load(data: Path | None, split: dict | None, evaluation: int,
+         calibration: int) -> tuple[Samples, Samples]:
+    """(evaluation, calibration) crops from the dataset folder `data`, or simulated scenes."""
+    if data is not None:
+        return from_dataset(data, split, evaluation, calibration)
+    if calibration == 0:
+        crops = simulated(evaluation)
+        return crops, crops.take([])
+    return _alternate(simulated(evaluation + calibration), evaluation, calibration)
 
 
 def with_nodata(reflectance: np.ndarray) -> np.ndarray:
@@ -69,55 +125,8 @@ def with_nodata(reflectance: np.ndarray) -> np.ndarray:
     return crop
 
 
-def simulated(count: int, seed: int = SIMULATION_SEED) -> Samples:
-    """`count` scenes from the scene simulator, each passed through a granule file and the
-    runtime's reader, with their exact truth."""
-    examples = [simulate(spec) for spec in sample_specs(count, 0, seed)]
-    reflectance = np.stack([e.crop.reflectance for e in examples]).astype(np.float32)
-    obscured = np.stack([e.obscured for e in examples])
-    return Samples(
-        [e.crop.info.granule_id for e in examples],
-        reflectance,
-        np.stack([e.label for e in examples]),
-        _valid_cells(reflectance, obscured),
-    )
-
-
-def parity_crops(crops: Samples) -> np.ndarray:
-    """The first PARITY_CROPS crops plus a copy of the first with large no-data areas."""
+def parity_crops(evaluation: Samples) -> np.ndarray:
+    """The first PARITY_CROPS evaluation crops plus a copy of the first with no-data areas."""
     return np.concatenate(
-        [crops.reflectance[:PARITY_CROPS], with_nodata(crops.reflectance[0])[None]]
+        [evaluation.reflectance[:PARITY_CROPS], with_nodata(evaluation.reflectance[0])[None]]
     )
-
-
-def load(data: Path | None, count: int) -> Samples:
-    """`count` crops from the dataset folder `data`, or simulated scenes when it is None."""
-    return simulated(count) if data is None else from_dataset(data, count)
-
-
-def _valid_cells(reflectance: np.ndarray, obscured: np.ndarray | None) -> np.ndarray:
-    valid = water_mask()[None] & np.isfinite(reflectance).all(axis=1)
-    if obscured is not None:
-        valid &= obscured == 0
-    return valid
-
-
-def from_dataset(folder: Path, count: int) -> Samples:
-    """The first `count` scenes (by name) that have both a crop and a label."""
-    if not (folder / "crops").is_dir() or not (folder / "labels").is_dir():
-        raise DatasetError("not a dataset folder: no crops/ and labels/ in it", folder)
-    names = sorted(
-        p.stem for p in (folder / "crops").glob("*.npy") if (folder / "labels" / p.name).is_file()
-    )[:count]
-    if not names:
-        raise DatasetError("no scene with both crops/<name>.npy and labels/<name>.npy", folder)
-    reflectance = np.stack([np.load(folder / "crops" / f"{n}.npy") for n in names])
-    labels = np.stack([np.load(folder / "labels" / f"{n}.npy") for n in names])
-    obscured_files = [folder / "obscured" / f"{n}.npy" for n in names]
-    obscured = (
-        np.stack([np.load(p) for p in obscured_files])
-        if all(p.is_file() for p in obscured_files)
-        else None
-    )
-    return Samples(names, reflectance.astype(np.float32), labels,
-                   _valid_cells(reflectance, obscured))

@@ -136,7 +136,8 @@ def test_fresh_weights_export_with_parity(name, tmp_path, dataset):
     onnx_export.set_metadata(proto, metadata(model, name))
     path = tmp_path / "m.onnx"
     onnx.save(proto, str(path))
-    crops = samples.from_dataset(dataset, 2).reflectance
+    evaluation, _ = samples.load(dataset, None, 2, 0)
+    crops = samples.parity_crops(evaluation)
     report = check_parity(model, path, crops, 0.5, TOLERANCES["fp32"], path)
     assert report.max_abs_diff <= 1e-4 and report.nodata_cells > 0
 
@@ -212,6 +213,24 @@ def test_bad_checkpoint_is_a_clear_error(content, reason, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_checkpoint_of_another_architecture(checkpoints, tmp_path):
+    checkpoint = torch.load(checkpoints["m20.1"], weights_only=True)
+    path = tmp_path / "x.ckpt"
+    torch.save(checkpoint | {"architecture": "m21.1"}, path)
+    result = run(path, "-o", tmp_path / "x.onnx")
+    assert result.exit_code == CheckpointError.exit_code
+    assert "weights do not fit m21.1" in result.output
+
+
+def test_checkpoint_without_metrics(checkpoints, tmp_path):
+    checkpoint = torch.load(checkpoints["m20.1"], weights_only=True)
+    del checkpoint["metrics"]
+    path = tmp_path / "x.ckpt"
+    torch.save(checkpoint, path)
+    result = run(path, "-o", tmp_path / "x.onnx")
+    assert result.exit_code == CheckpointError.exit_code and "lacks metrics" in result.output
+
+
 def test_missing_checkpoint(tmp_path):
     result = run(tmp_path / "none.ckpt")
     assert result.exit_code == CheckpointError.exit_code
@@ -223,9 +242,10 @@ def test_int8_variant_has_its_own_parity(checkpoints, dataset, tmp_path):
     proto = onnx_export.to_onnx(model)
     onnx_export.set_metadata(proto, metadata(model, "m20.1"))
     onnx.save(proto, str(fp32))
-    crops = samples.from_dataset(dataset, 2).reflectance
+    evaluation, calibration = samples.load(dataset, None, 2, 1)
+    crops = evaluation.reflectance
     int8 = tmp_path / "m.int8.onnx"
-    make_variant("int8", fp32, int8, crops)
+    make_variant("int8", fp32, int8, calibration.reflectance)
     ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert onnx_export.read_metadata(int8)["precision"] == "int8"
