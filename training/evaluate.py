@@ -34,10 +34,15 @@ from runtime import grid, landmask
 from runtime.errors import DatasetError, ModelError
 from runtime.solar import cos_solar_zenith
 from training.atomic import write_bytes_atomic
-from training.baselines import fit_pixel_forest, forest_ice_mask, ndsi_ice_mask
+from training.baselines import (
+    FOREST_SAMPLES,
+    fit_pixel_forest,
+    forest_ice_mask,
+    ndsi_ice_mask,
+)
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.dataset import REGIME_KEYS, Dataset, load_dataset, split
-from training.metrics import Confusion
+from training.metrics import Confusion, confusion
 from training.models import DISPLAY_NAMES
 
 log = logging.getLogger(__name__)
@@ -124,7 +129,7 @@ def _cos_sza(scene: dict) -> np.ndarray | None:
 def _fit_forest(dataset: Dataset, indices: list[int], water: np.ndarray, seed: int):
     """Forest on a seeded, equal-per-scene sample of training-split water cells with data."""
     rng = np.random.default_rng(seed)
-    per_scene = math.ceil(100_000 / max(len(indices), 1))
+    per_scene = math.ceil(FOREST_SAMPLES / max(len(indices), 1))
     features, labels = [], []
     for i in indices:
         crop = dataset.crops[i].numpy()
@@ -133,13 +138,6 @@ def _fit_forest(dataset: Dataset, indices: list[int], water: np.ndarray, seed: i
         features.append(crop.reshape(len(grid.BANDS), -1)[:, pick].T)
         labels.append(dataset.labels[i].numpy().ravel()[pick] == 1)
     return fit_pixel_forest(np.concatenate(features), np.concatenate(labels), seed)
-
-
-def _counts(predicted: np.ndarray, truth: np.ndarray, cells: np.ndarray) -> Confusion:
-    p, t = predicted[cells], truth[cells]
-    tp = int((p & t).sum())
-    fp, fn = int(p.sum()) - tp, int(t.sum()) - tp
-    return Confusion(tp, fp, fn, int(cells.sum()) - tp - fp - fn)
 
 
 def scene_confusions(
@@ -159,11 +157,11 @@ def scene_confusions(
             model = (probability[k] > predictor.threshold) & water
             ndsi = ndsi_ice_mask(crop, _cos_sza(dataset.scenes[i]))
             results.append({
-                predictor.name: _counts(model, truth, clear),
-                f"{predictor.name}, obscured cells counted": _counts(model, truth, water & valid),
-                f"{predictor.name}, all cells (land = not ice)": _counts(model, truth, valid),
-                NDSI: _counts(ndsi, truth, clear),
-                FOREST: _counts(forest_ice_mask(forest, crop, clear), truth, clear),
+                predictor.name: confusion(model, truth, clear),
+                f"{predictor.name}, obscured cells counted": confusion(model, truth, water & valid),
+                f"{predictor.name}, all cells (land = not ice)": confusion(model, truth, valid),
+                NDSI: confusion(ndsi, truth, clear),
+                FOREST: confusion(forest_ice_mask(forest, crop, clear), truth, clear),
             })
     return results
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+Mask = torch.Tensor | np.ndarray
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,9 @@ def _ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else math.nan
 
 
-def confusion(predicted: torch.Tensor, truth: torch.Tensor, counted: torch.Tensor) -> Confusion:
-    """Counts over cells where `counted` is True; all three are bool tensors of one shape."""
+def confusion(predicted: Mask, truth: Mask, counted: Mask) -> Confusion:
+    """Counts over cells where `counted` is True; all three are bool arrays (torch or numpy)
+    of one shape."""
     p, t = predicted & counted, truth & counted
     tp = int((p & t).sum())
     fp = int(p.sum()) - tp

@@ -15,7 +15,9 @@ band a gain of 1 +- 5 % and an offset of +- 0.005 reflectance, plus per-cell noi
 
 Each epoch writes `last.ckpt`, `metrics.csv` and `curve.png` in the run folder, and `best.ckpt`
 when validation IoU improves. Every random draw comes from the seed and the epoch number, so a
-run resumed from `last.ckpt` continues exactly as if it had not stopped.
+run resumed from `last.ckpt` continues exactly as if it had not stopped (bitwise on the CPU; on
+CUDA, cuDNN's transposed-convolution gradients are not bitwise reproducible). On CUDA the
+forward pass runs under float16 autocast with a gradient scaler; the loss is float32.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoin
 from training.dataset import Dataset, band_statistics, load_dataset, split
 from training.losses import dice_bce_loss
 from training.metrics import Confusion, confusion
-from training.models import build_model
+from training.models import SSegm, build_model
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +113,7 @@ class Tally:
         self.all_cells = Confusion()
 
     def add(self, loss: float, logits: torch.Tensor, labels: torch.Tensor,
-            masks: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+            masks: tuple[torch.Tensor, ...]) -> None:
         # probability > 0.5; land is never ice, as in the runtime's map (all-cells accuracy)
         predicted = (logits[:, 0] > 0) & water().to(logits.device)
         truth = labels == 1
@@ -131,15 +133,27 @@ class Tally:
         }
 
 
-def _batch(dataset: Dataset, masks: CellMasks, idx: list[int], device: torch.device):
-    x = dataset.crops[idx].to(device, non_blocking=True)
+def _batch(
+    dataset: Dataset, masks: CellMasks, idx: list[int], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    x = dataset.crops[idx].to(device)
     y = dataset.labels[idx].to(device)
     m = tuple(t[idx].to(device) for t in (masks.loss, masks.clear, masks.all_cells))
     return x, y, m
 
 
-def run_epoch(model, dataset, masks, indices, config, device, epoch, optimizer=None,
-              scaler=None, show_progress=False) -> dict[str, float]:
+def run_epoch(
+    model: SSegm,
+    dataset: Dataset,
+    masks: CellMasks,
+    indices: list[int],
+    config: TrainConfig,
+    device: torch.device,
+    epoch: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    show_progress: bool = False,
+) -> dict[str, float]:
     """One pass over `indices`: training when an optimizer is given, else evaluation."""
     training = optimizer is not None
     model.train(training)
