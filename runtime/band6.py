@@ -8,10 +8,11 @@ Method (chosen by measurement, see BENCHMARKS.md "Band-6 restoration"): a per-gr
 regression of band 6 on the six other bands, fitted on the working detectors' pixels of the
 window read, predicts every dead pixel; where one of those bands is unusable (saturated bright
 cloud in band 2, say) a regression on bands 5 and 7 alone takes over. The prediction's error at
-the working detectors of the same scan is then interpolated linearly along track into the dead
-rows and added back. The regression keeps the sharp spectral contrasts of each pixel (ice next
-to water, cloud edges); the residual term corrects what a single linear law gets wrong locally
-(one surface type dominating the fit). Pixels without usable band 5 or 7 stay NaN.
+the working detectors, averaged over 5 columns along the scan (which keeps its local bias and
+averages out the sensor noise), is then interpolated linearly along track, within each scan,
+into the dead rows and added back. The regression keeps the sharp spectral contrasts of each
+pixel (ice next to water, cloud edges); the residual term corrects what a single linear law gets
+wrong locally (one surface type dominating the fit). Pixels without usable band 5 or 7 stay NaN.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ DETECTORS = 20
 BAND6 = 5
 #: Bands (1..7) band 6 is regressed on, best first; later sets fill where earlier ones have NaN.
 PREDICTORS = ((1, 2, 3, 4, 5, 7), (5, 7))
+#: Columns over which the regression's error is averaged before it is interpolated.
+RESIDUAL_COLUMNS = 5
 #: Fewer working pixels than this and no regression is fitted (band 6 stays with its gaps).
 MIN_SAMPLES = 100
 
@@ -44,7 +47,7 @@ def restore(reflectance: np.ndarray, dead: np.ndarray) -> None:
     if predicted is None:
         log.warning("band 6: too few working pixels to restore %d dead detectors", dead.sum())
         return
-    residual = bands[BAND6] - predicted  # NaN on dead rows
+    residual = _running_mean(bands[BAND6] - predicted, RESIDUAL_COLUMNS)  # 0 on dead rows
     correction = interpolate_detectors(residual, dead)
     band = bands[BAND6]
     band[:, dead] = predicted[:, dead] + correction[:, dead]
@@ -79,6 +82,15 @@ def regression_estimate(bands: np.ndarray, dead: np.ndarray) -> np.ndarray | Non
     if np.isnan(predicted).all():
         return None
     return predicted.reshape(bands.shape[1:])
+
+
+def _running_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """Mean over ``width`` neighbouring columns (last axis); NaN counts as 0."""
+    half = width // 2
+    padded = np.pad(np.nan_to_num(values), [(0, 0)] * (values.ndim - 1) + [(half, half)], "edge")
+    total = np.cumsum(padded, axis=-1, dtype=np.float64)
+    total = np.concatenate((np.zeros_like(total[..., :1]), total), axis=-1)
+    return ((total[..., width:] - total[..., :-width]) / width).astype(np.float32)
 
 
 def interpolate_detectors(values: np.ndarray, dead: np.ndarray) -> np.ndarray:
