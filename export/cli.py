@@ -71,7 +71,8 @@ def _try_variant(
     with _temporary_beside(variant_out) as tmp:
         make_variant(precision, fp32_path, tmp, calibration.reflectance)
         report = check_parity(
-            model, tmp, parity_crops, threshold, TOLERANCES[precision], variant_out
+            model, tmp, parity_crops, threshold, TOLERANCES[precision], variant_out,
+            evaluation.source,
         )
         device = TARGET_DEVICE[precision]
         timing = evaluation.reflectance[:2]
@@ -159,7 +160,8 @@ def export(
         onnx.save(proto, str(tmp))
         if parity:
             report = check_parity(
-                model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"], output
+                model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"], output,
+                evaluation.source,
             )
             typer.echo(f"parity fp32: {report.summary()}")
         for precision in precisions:

@@ -55,6 +55,7 @@ TOLERANCES = {
 class ParityReport:
     """The comparison of two sets of probability maps of the same crops."""
 
+    source: str  # what the crops are
     crops: int
     cells: int
     nodata_cells: int  # input cells with at least one NaN band
@@ -75,7 +76,8 @@ class ParityReport:
 
     def summary(self) -> str:
         return (
-            f"{self.crops} crops, {self.cells} cells ({self.nodata_cells} without data): "
+            f"{self.crops} crops ({self.source}, the last with added no-data areas), "
+            f"{self.cells} cells of which {self.nodata_cells} without data: "
             f"max |diff| {self.max_abs_diff:.3g}, mean |diff| {self.mean_abs_diff:.3g}, "
             f"{self.disagreeing_cells} disagreeing cells ({self.disagreement:.3g})"
         )
@@ -100,13 +102,15 @@ def runtime_probabilities(onnx_path: str | Path, crops: np.ndarray) -> np.ndarra
 
 
 def compare(
-    crops: np.ndarray, reference: np.ndarray, candidate: np.ndarray, threshold: float
+    crops: np.ndarray, reference: np.ndarray, candidate: np.ndarray, threshold: float,
+    source: str,
 ) -> ParityReport:
     """Compare two probability maps of the same crops; a cell is ice at p >= threshold."""
     diff = np.abs(reference.astype(np.float64) - candidate.astype(np.float64))
     disagree = (reference >= threshold) != (candidate >= threshold)
     finite = bool(np.isfinite(diff).all())
     return ParityReport(
+        source=source,
         crops=len(crops),
         cells=int(reference.size),
         nodata_cells=int(np.isnan(crops).any(axis=1).sum()),
@@ -123,11 +127,12 @@ def check_parity(
     threshold: float,
     tolerance: Tolerance,
     output_name: str | Path,
+    source: str,
 ) -> ParityReport:
     """Run both models on `crops`; ParityError (naming `output_name`) beyond `tolerance`."""
     reference = torch_probabilities(model, crops)
     candidate = runtime_probabilities(onnx_path, crops)
-    report = compare(crops, reference, candidate, threshold)
+    report = compare(crops, reference, candidate, threshold, source)
     log.info("parity of %s: %s", onnx_path, report.summary())
     if not report.passes(tolerance):
         raise ParityError(

@@ -42,6 +42,7 @@ class Samples:
     reflectance: np.ndarray  # float32 (N, 7, H, W), NaN = no data
     labels: np.ndarray  # uint8 (N, H, W), 1 = ice
     valid: np.ndarray  # bool (N, H, W)
+    source: str  # where the crops come from, for reports
 
     def iou(self, probabilities: np.ndarray, threshold: float) -> float:
         """Ice IoU pooled over the valid cells of all crops, a cell being ice at p >= threshold."""
@@ -50,15 +51,16 @@ class Samples:
         union = (predicted | truth).sum()
         return float((predicted & truth).sum() / union) if union else float("nan")
 
-    def take(self, indices: list[int]) -> Samples:
+    def take(self, indices: list[int], source: str | None = None) -> Samples:
+        """The crops at `indices` (described as `source` if given)."""
         return Samples([self.names[i] for i in indices], self.reflectance[indices],
-                       self.labels[indices], self.valid[indices])
+                       self.labels[indices], self.valid[indices], source or self.source)
 
 
 def _samples(names: list[str], reflectance: np.ndarray, labels: np.ndarray,
-             obscured: np.ndarray) -> Samples:
+             obscured: np.ndarray, source: str) -> Samples:
     valid = water_mask()[None] & np.isfinite(reflectance).all(axis=1) & (obscured == 0)
-    return Samples(names, reflectance.astype(np.float32), labels, valid)
+    return Samples(names, reflectance.astype(np.float32), labels, valid, source)
 
 
 def simulated(count: int, seed: int = SIMULATION_SEED) -> Samples:
@@ -69,6 +71,7 @@ def simulated(count: int, seed: int = SIMULATION_SEED) -> Samples:
         np.stack([e.crop.reflectance for e in examples]),
         np.stack([e.label for e in examples]),
         np.stack([e.obscured for e in examples]),
+        f"simulated scenes (synthetic, seed {seed})",
     )
 
 
@@ -88,7 +91,7 @@ def from_dataset(folder: Path, split: dict | None, evaluation: int,
     train_config["split"] with "training" and "validation" name lists)."""
     dataset = load_dataset(folder)
     crops = _samples(dataset.names, dataset.crops.numpy(), dataset.labels.numpy(),
-                     dataset.obscured.numpy())
+                     dataset.obscured.numpy(), f"crops of {folder} ({dataset.source})")
     position = {name: i for i, name in enumerate(dataset.names)}
     chosen = [
         [position[n] for n in (split or {}).get(part, []) if n in position][:count]
@@ -97,7 +100,11 @@ def from_dataset(folder: Path, split: dict | None, evaluation: int,
     if chosen[0] and (chosen[1] or calibration == 0):
         log.info("crops from the checkpoint's split: %d validation, %d training",
                  len(chosen[0]), len(chosen[1]))
-        return crops.take(chosen[0]), crops.take(chosen[1])
+        return (
+            crops.take(chosen[0], f"the checkpoint's validation scenes in {folder} "
+                                  f"({dataset.source})"),
+            crops.take(chosen[1], f"the checkpoint's training scenes in {folder}"),
+        )
     log.info("%s does not hold the checkpoint's scenes: alternate crops", folder)
     return _alternate(crops, evaluation, calibration)
 
@@ -126,7 +133,8 @@ def with_nodata(reflectance: np.ndarray) -> np.ndarray:
 
 
 def parity_crops(evaluation: Samples) -> np.ndarray:
-    """The first PARITY_CROPS evaluation crops plus a copy of the first with no-data areas."""
+    """The first PARITY_CROPS evaluation crops plus a copy of the first with no-data areas
+    (the last crop of every parity report)."""
     return np.concatenate(
         [evaluation.reflectance[:PARITY_CROPS], with_nodata(evaluation.reflectance[0])[None]]
     )

@@ -138,7 +138,7 @@ def test_fresh_weights_export_with_parity(name, tmp_path, dataset):
     onnx.save(proto, str(path))
     evaluation, _ = samples.load(dataset, None, 2, 0)
     crops = samples.parity_crops(evaluation)
-    report = check_parity(model, path, crops, 0.5, TOLERANCES["fp32"], path)
+    report = check_parity(model, path, crops, 0.5, TOLERANCES["fp32"], path, "test")
     assert report.max_abs_diff <= 1e-4 and report.nodata_cells > 0
 
 
@@ -249,5 +249,5 @@ def test_int8_variant_has_its_own_parity(checkpoints, dataset, tmp_path):
     ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert onnx_export.read_metadata(int8)["precision"] == "int8"
-    report = check_parity(model, int8, crops, 0.5, TOLERANCES["int8"], int8)
+    report = check_parity(model, int8, crops, 0.5, TOLERANCES["int8"], int8, "test")
     assert report.crops == 2
