@@ -133,6 +133,8 @@ def export(
     """Export CHECKPOINT to an ONNX model (input "reflectance", output "probability")."""
     setup_logging(verbose)
     output = output or checkpoint.with_suffix(".onnx")
+    if output.is_dir():
+        raise OutputError("is a folder: give the ONNX file's name", output)
     ckpt = load_checkpoint(checkpoint)
     missing = [key for key in METADATA_SOURCES if key not in ckpt]
     if missing:

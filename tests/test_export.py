@@ -14,7 +14,7 @@ from export import cli, onnx_export, samples
 from export.parity import TOLERANCES, check_parity
 from export.quantize import make_variant
 from runtime import grid
-from runtime.errors import CheckpointError, ParityError
+from runtime.errors import CheckpointError, OutputError, ParityError
 from runtime.inference import Model
 from training.models import build_model
 
@@ -229,6 +229,14 @@ def test_checkpoint_without_metrics(checkpoints, tmp_path):
     torch.save(checkpoint, path)
     result = run(path, "-o", tmp_path / "x.onnx")
     assert result.exit_code == CheckpointError.exit_code and "lacks metrics" in result.output
+
+
+def test_unwritable_output_is_a_clear_error(checkpoints, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run(checkpoints["m20.1"], "-o", tmp_path / "file" / "x.onnx", "--no-parity")
+    assert result.exit_code == OutputError.exit_code and "cannot create" in result.output
+    result = run(checkpoints["m20.1"], "-o", tmp_path, "--no-parity")
+    assert result.exit_code == OutputError.exit_code and "is a folder" in result.output
 
 
 def test_missing_checkpoint(tmp_path):

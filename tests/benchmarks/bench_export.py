@@ -7,7 +7,7 @@ graph optimisation, two intra-op threads) so their effect is on record, and so a
 variant (calibrated on the same kind of inputs) and the fp16 variant, which is meant for CUDA
 and only shown here to record what it costs on a CPU.
 
-    python tests/benchmarks/bench_export.py [--write BENCHMARKS.md]
+    python -m tests.benchmarks.bench_export [--write BENCHMARKS.md]
 
 prints a Markdown section; --write replaces the "export" section of BENCHMARKS.md with it.
 """
@@ -120,7 +120,7 @@ def section(rows: list[dict]) -> str:
         f"torch {torch.__version__}, onnxruntime {ort.__version__}, {usable_cpus()} CPUs usable; "
         f"median of {RUNS} runs after a warm-up, freshly initialised weights, "
         f"input (N, 7, {grid.ROWS}, {grid.COLS}) with a no-data strip. "
-        "Measured in one run by `python tests/benchmarks/bench_export.py --write BENCHMARKS.md`.",
+        "Measured in one run by `python -m tests.benchmarks.bench_export --write BENCHMARKS.md`.",
         "",
         markdown(rows),
         END,
