@@ -129,7 +129,8 @@ def main() -> None:
     args = parser.parse_args()
 
     granules = make_granules(args.workdir)
-    print(f"Machine: {machine()}. Synthetic Terra granule, {N_SCANS} scans, bay mid-swath.\n")
+    print(f"Machine: {machine()}. Synthetic Terra granule, {N_SCANS} scans, bay mid-swath.")
+    print(f"Load average before: {os.getloadavg()[0]:.1f} (other work here slows wall time).\n")
     print(
         "| granule file | job | wall s (best / median) | CPU s user+sys (median) "
         "| peak RSS MiB (max) | file MiB |"
@@ -146,6 +147,7 @@ def main() -> None:
                 f"| {label} | {job} | {min(walls):.2f} / {statistics.median(walls):.2f} "
                 f"| {cpu:.2f} | {peak:.0f} | {size:.0f} |"
             )
+    print(f"\nLoad average after: {os.getloadavg()[0]:.1f}.")
 
 
 if __name__ == "__main__":
