@@ -35,7 +35,7 @@ MIN_SAMPLES = 100
 
 
 def restore(reflectance: np.ndarray, dead: np.ndarray) -> None:
-    """Fill band 6 of the dead detectors' rows in place.
+    """Fill the NaN pixels of band 6 on the dead detectors' rows, in place.
 
     ``reflectance``: float32 (7, rows, cols) in band order 1..7, rows = whole scans of 20
     detectors; ``dead``: bool (20,), True for each detector to restore.
@@ -49,8 +49,10 @@ def restore(reflectance: np.ndarray, dead: np.ndarray) -> None:
         return
     residual = _running_mean(bands[BAND6] - predicted, RESIDUAL_COLUMNS)  # 0 on dead rows
     correction = interpolate_detectors(residual, dead)
-    band = bands[BAND6]
-    band[:, dead] = predicted[:, dead] + correction[:, dead]
+    rows = bands[BAND6][:, dead]  # a copy: written back below
+    missing = np.isnan(rows)
+    rows[missing] = (predicted[:, dead] + correction[:, dead])[missing]
+    bands[BAND6][:, dead] = rows
 
 
 def regression_estimate(bands: np.ndarray, dead: np.ndarray) -> np.ndarray | None:

@@ -61,7 +61,12 @@ BAND6_DETECTOR_LIST_START = 140
 
 @dataclass(frozen=True)
 class GranuleInfo:
-    """What a crop's sidecar says about its granule."""
+    """What a crop's sidecar says about its granule.
+
+    ``granule_id`` is the talk's naming (MOD02HKM.A2024040.0210.061) built from the metadata,
+    whatever the file's name (``source``). ``coverage`` is the fraction of the bay's water cells
+    (``runtime.landmask``) with data in at least one band; NaN before resampling.
+    """
 
     granule_id: str
     product: str
@@ -111,7 +116,7 @@ def read_crop(path: str | Path) -> Crop:
     reflectance = resample.resample_nearest(swath.xyz, radius, swath.reflectance)
     has_data = np.isfinite(reflectance).any(axis=0)
     if not has_data.any():
-        raise MissesBay("the swath does not reach the bay's grid", path)
+        raise MissesBay("the swath does not reach the bay", path)
     water = landmask.water_mask()
     coverage = float((has_data & water).sum() / water.sum())
     info = GranuleInfo(**{**asdict(info), "coverage": round(coverage, 6)})
