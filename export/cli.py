@@ -108,17 +108,18 @@ def export(
     checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt) to export.")],
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="ONNX file to write [default: CHECKPOINT.onnx]."),
+        typer.Option("-o", "--output",
+                     help="ONNX file to write (default: CHECKPOINT with .onnx)."),
     ] = None,
     data: Annotated[
         Path | None,
         typer.Option(help="Dataset folder whose crops are used for parity, int8 calibration "
-                     "and IoU [default: simulated scenes]."),
+                     "and IoU (default: simulated scenes)."),
     ] = None,
     version: Annotated[
         str | None,
-        typer.Option(help="Model version for the metadata [default: e<epoch>-<sha256[:12]> "
-                     "of the checkpoint]."),
+        typer.Option(help="Model version for the metadata (default: e<epoch>-<sha256[:12]> "
+                     "of the checkpoint)."),
     ] = None,
     parity: Annotated[
         bool,
@@ -130,7 +131,13 @@ def export(
     card: Annotated[bool, typer.Option("--card", help="Also write the model card OUT.md.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Export CHECKPOINT to an ONNX model (input "reflectance", output "probability")."""
+    """Export CHECKPOINT to the ONNX model the stations run.
+
+    Input "reflectance" (the reader's raw output, NaN = no data), output "probability";
+    BatchNorm folded, dynamic batch, "bay_ice" metadata. The file is written only after ONNX
+    Runtime matches PyTorch eager (max probability difference <= 1e-4, mask disagreement
+    <= 1e-5 of cells); otherwise exit 15 and no file.
+    """
     setup_logging(verbose)
     output = output or checkpoint.with_suffix(".onnx")
     if output.is_dir():

@@ -111,7 +111,7 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def section(rows: list[dict]) -> str:
+def section(rows: list[dict], load: float) -> str:
     return "\n".join([
         BEGIN,
         "## Export: ONNX Runtime (CPU) vs PyTorch eager",
@@ -119,7 +119,8 @@ def section(rows: list[dict]) -> str:
         f"Machine: 2-core x86_64 VM, 24 GiB, no GPU, Python {platform.python_version()}; "
         f"torch {torch.__version__}, onnxruntime {ort.__version__}, {usable_cpus()} CPUs usable; "
         f"median of {RUNS} runs after a warm-up, freshly initialised weights, "
-        f"input (N, 7, {grid.ROWS}, {grid.COLS}) with a no-data strip. "
+        f"input (N, 7, {grid.ROWS}, {grid.COLS}) with a no-data strip; 1-minute load average "
+        f"{load:.1f} at the start (the machine is shared, so expect noise). "
         "Measured in one run by `python -m tests.benchmarks.bench_export --write BENCHMARKS.md`.",
         "",
         markdown(rows),
@@ -142,9 +143,10 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="Markdown file whose export section to replace")
     args = parser.parse_args()
     torch.set_num_threads(usable_cpus())
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         rows = [row for name in ARCHITECTURES for row in bench_architecture(name, Path(tmp))]
-    text = section(rows)
+    text = section(rows, load)
     print(text)
     if args.write:
         write_section(args.write, text)
