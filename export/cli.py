@@ -102,7 +102,16 @@ def _write_card(output: Path, text: str) -> Path:
     return card_path
 
 
-@app.command()
+HELP = (
+    "Export CHECKPOINT to the ONNX model the stations run: input \"reflectance\" (the "
+    "reader's raw output, NaN = no data), output \"probability\"; BatchNorm folded, dynamic "
+    "batch, \"bay_ice\" metadata. The file is written only after ONNX Runtime matches PyTorch "
+    "eager (max probability difference <= 1e-4, mask disagreement <= 1e-5 of cells); "
+    "otherwise exit 15 and no file."
+)
+
+
+@app.command(help=HELP)
 @reports_errors(TOOL)
 def export(
     checkpoint: Annotated[Path, typer.Argument(help="Training checkpoint (.ckpt) to export.")],
@@ -131,13 +140,7 @@ def export(
     card: Annotated[bool, typer.Option("--card", help="Also write the model card OUT.md.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Export CHECKPOINT to the ONNX model the stations run.
-
-    Input "reflectance" (the reader's raw output, NaN = no data), output "probability";
-    BatchNorm folded, dynamic batch, "bay_ice" metadata. The file is written only after ONNX
-    Runtime matches PyTorch eager (max probability difference <= 1e-4, mask disagreement
-    <= 1e-5 of cells); otherwise exit 15 and no file.
-    """
+    """Export CHECKPOINT to the ONNX model the stations run (see HELP)."""
     setup_logging(verbose)
     output = output or checkpoint.with_suffix(".onnx")
     if output.is_dir():
