@@ -109,36 +109,37 @@ class Tally:
         self.loss_sum = 0.0
         self.batches = 0
         self.clear = Confusion()
-        self.obscured = Confusion()
+        self.with_obscured = Confusion()
         self.all_cells = Confusion()
 
     def add(self, loss: float, logits: torch.Tensor, labels: torch.Tensor,
-            masks: tuple[torch.Tensor, ...]) -> None:
+            masks: CellMasks) -> None:
         # probability > 0.5; land is never ice, as in the runtime's map (all-cells accuracy)
         predicted = (logits[:, 0] > 0) & water().to(logits.device)
         truth = labels == 1
         self.loss_sum += loss
         self.batches += 1
-        self.obscured += confusion(predicted, truth, masks[0])
-        self.clear += confusion(predicted, truth, masks[1])
-        self.all_cells += confusion(predicted, truth, masks[2])
+        self.clear += confusion(predicted, truth, masks.clear)
+        self.with_obscured += confusion(predicted, truth, masks.loss)
+        self.all_cells += confusion(predicted, truth, masks.all_cells)
 
     def metrics(self) -> dict[str, float]:
         return {
             "loss": self.loss_sum / max(self.batches, 1),
             **self.clear.scores(),
-            "iou_with_obscured": self.obscured.iou,
-            "accuracy_with_obscured": self.obscured.accuracy,
+            "iou_with_obscured": self.with_obscured.iou,
+            "accuracy_with_obscured": self.with_obscured.accuracy,
             "accuracy_all_cells": self.all_cells.accuracy,
         }
 
 
 def _batch(
     dataset: Dataset, masks: CellMasks, idx: list[int], device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+) -> tuple[torch.Tensor, torch.Tensor, CellMasks]:
+    """Crops, labels and masks of scenes `idx`, on `device`."""
     x = dataset.crops[idx].to(device)
     y = dataset.labels[idx].to(device)
-    m = tuple(t[idx].to(device) for t in (masks.loss, masks.clear, masks.all_cells))
+    m = CellMasks(*(t[idx].to(device) for t in (masks.loss, masks.clear, masks.all_cells)))
     return x, y, m
 
 
@@ -173,7 +174,7 @@ def run_epoch(
             x = jitter(x, noise)
         with torch.set_grad_enabled(training), torch.autocast(device.type, enabled=use_amp):
             logits = model(x)
-        loss = dice_bce_loss(logits[:, 0], y, m[0])
+        loss = dice_bce_loss(logits[:, 0], y, m.loss)
         if training:
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
