@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from runtime import grid, landmask
-from runtime.errors import DatasetError, ModelError
+from runtime.errors import DatasetError, ModelError, OutputError
 from runtime.solar import cos_solar_zenith
 from training.atomic import write_bytes_atomic
 from training.baselines import (
@@ -213,7 +213,10 @@ def format_markdown(rows: list[dict]) -> str:
 
 def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     """evaluation.csv and evaluation.md in `out_dir`, each written atomically."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the output folder ({error.strerror})", out_dir) from None
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
     writer.writeheader()

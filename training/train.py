@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 from runtime import landmask
-from runtime.errors import CheckpointError, OutputError
+from runtime.errors import CheckpointError, DatasetError, OutputError
 from training.atomic import write_bytes_atomic
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import Dataset, band_statistics, load_dataset, split
@@ -257,6 +257,9 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     dataset = load_dataset(dataset_path, config.limit)
     masks = cell_masks(dataset)
     train_idx, val_idx = split(dataset, config.seed, config.validation_fraction)
+    if not train_idx or not val_idx:
+        raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
+                           "part (a split needs two scenes of one kind)", dataset_path)
     mean, std = band_statistics(dataset.crops, train_idx)
     model = build_model(config.architecture, mean, std).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
