@@ -31,7 +31,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 import models
-from runtime.inference import usable_cpus
+from runtime.inference import Model, usable_cpus
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests/data/sample/MOD02HKM.A2024040.0210.061.2024040130000.hdf"
@@ -100,6 +100,12 @@ def cold(granule: Path, model: Path) -> dict:
     return {"wall_s": statistics.median(walls), "peak_rss_mib": max(peaks)}
 
 
+def describe_model(path: Path) -> str:
+    """Name, architecture and version from the model's own metadata."""
+    meta = Model(path, device="cpu", threads=1).metadata
+    return f"{meta.name}, architecture {meta.architecture}, version {meta.version}"
+
+
 def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict],
             load: tuple[float, float, float]) -> str:
     lines = [
@@ -110,7 +116,8 @@ def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict],
         f"onnxruntime {ort.__version__} on CPUExecutionProvider, {usable_cpus()} CPUs usable; "
         f"load average before the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         "(other work on the machine slows every figure). "
-        f"Model: `{model.name}`. Granules are **synthetic** (tests/fake_granules.py full-size "
+        f"Model: `{model.name}` ({describe_model(model)}; speed does not depend on the "
+        "weights). Granules are **synthetic** (tests/fake_granules.py full-size "
         f"{FULL_SCANS}-scan Terra granule, the bay at nadir; the committed 20-scan sample). "
         "Outputs: X.ice.tif, X.png, X.json (no probability GeoTIFF). "
         "Measured in one run by `python tests/benchmarks/bench_segment.py --write BENCHMARKS.md`.",
