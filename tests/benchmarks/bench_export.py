@@ -21,6 +21,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ from training.models import build_model
 
 ARCHITECTURES = ("m20.1", "m21.1")
 BATCHES = (1, 8)
-RUNS = 5
+RUNS = 7
 BEGIN = "<!-- export benchmark: begin -->"
 END = "<!-- export benchmark: end -->"
 
@@ -49,15 +50,18 @@ def crops(count: int, seed: int = 0) -> np.ndarray:
     return x
 
 
-def median_seconds(run, runs: int = RUNS) -> float:
-    """Median wall time of `run()` after one warm-up call."""
-    run()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def median_seconds(runs: dict[str, Callable[[], object]], repeats: int = RUNS) -> dict[str, float]:
+    """Median wall time of each callable after one warm-up call. The callables take turns,
+    so a burst of load from other processes hits all of them alike."""
+    for run in runs.values():
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {label: [] for label in runs}
+    for _ in range(repeats):
+        for label, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
 
 
 def ort_session(path: Path, level: ort.GraphOptimizationLevel, threads: int):
@@ -88,14 +92,18 @@ def bench_architecture(name: str, workdir: Path) -> list[dict]:
     rows = []
     for batch in BATCHES:
         x = crops(batch)
-        with torch.no_grad():
-            tensor = torch.from_numpy(x)
-            eager = median_seconds(lambda m=model, t=tensor: torch.sigmoid(m(t))) / batch
-        row = {"model": name, "batch": batch, "PyTorch eager": eager}
+        tensor = torch.from_numpy(x)
+
+        def eager(t=tensor):
+            with torch.no_grad():
+                return torch.sigmoid(model(t))
+
+        runs = {"PyTorch eager": eager}
         for label, session in sessions.items():
-            row[label] = median_seconds(lambda s=session, a=x: s.run(None, {"reflectance": a}))
-            row[label] /= batch
-        rows.append(row)
+            runs[label] = lambda s=session, a=x: s.run(None, {"reflectance": a})
+        seconds = median_seconds(runs)
+        rows.append({"model": name, "batch": batch}
+                    | {label: value / batch for label, value in seconds.items()})
     return rows
 
 
@@ -118,7 +126,8 @@ def section(rows: list[dict], load: float) -> str:
         "",
         f"Machine: 2-core x86_64 VM, 24 GiB, no GPU, Python {platform.python_version()}; "
         f"torch {torch.__version__}, onnxruntime {ort.__version__}, {usable_cpus()} CPUs usable; "
-        f"median of {RUNS} runs after a warm-up, freshly initialised weights, "
+        f"median of {RUNS} runs after a warm-up (all variants taking turns), freshly "
+        "initialised weights, "
         f"input (N, 7, {grid.ROWS}, {grid.COLS}) with a no-data strip; 1-minute load average "
         f"{load:.1f} at the start (the machine is shared, so expect noise). "
         "Measured in one run by `python -m tests.benchmarks.bench_export --write BENCHMARKS.md`.",
