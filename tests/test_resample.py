@@ -99,7 +99,7 @@ def test_aqua_band6_against_satpy(name, request):
     same_pixel = _nearest_pixel_is_working(path)
     _, p99, _ = agreement(ours[same_pixel], theirs[same_pixel])
     assert p99 <= P99_MAX
-    assert not (np.isfinite(theirs) & ~np.isfinite(ours)).sum() > 0.005 * ours.size
+    assert (np.isfinite(theirs) & np.isnan(ours)).mean() <= 0.005  # ours is the fuller one
 
 
 def test_radius_follows_the_footprint():
