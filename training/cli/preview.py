@@ -1,11 +1,11 @@
 """`train-ssegm preview CROP.npy [--label LABEL.npy] -o PNG`: look at a crop and its mask.
 
 Three panels side by side, like the talk's figures: the colour composite (bands 1-4-3 as RGB),
-the false colour that separates ice from cloud (bands 7-2-1: ice and snow cyan, water black,
-water cloud white-pink), and the composite with the ice mask (magenta) and obscured cells
-(hatched grey) over it. The display divides the stored value by cos(solar zenith) when the
-crop's sidecar gives its time (so low-sun scenes are not dark), then applies the usual
-Worldview/Polar2Grid piecewise reflectance stretch. A crop inside a dataset folder
+the false colour that separates ice from cloud (bands 7-2-1, band 7 enhanced: ice and snow
+cyan, water black, water cloud white-pink), and the composite with the ice mask (magenta) and
+obscured cells (hatched grey) over it. The display divides the stored value by cos(solar
+zenith) when the crop's sidecar gives its time (so low-sun scenes are not dark), then applies
+the usual Worldview/Polar2Grid piecewise reflectance stretch. A crop inside a dataset folder
 (``DATASET/crops/NAME.npy``) finds its label and obscured mask there by itself.
 """
 
@@ -31,6 +31,9 @@ from runtime.solar import cos_solar_zenith
 TOOL = "train-ssegm preview"
 TRUE_COLOUR = (1, 4, 3)
 FALSE_COLOUR = (7, 2, 1)
+#: Display gain per band: band 7 is enhanced, as in Worldview's 7-2-1, so water clouds show
+#: white-pink and ice and snow cyan.
+DISPLAY_GAIN = {7: 2.5}
 STRETCH_IN = (0, 30, 60, 120, 190, 255)
 STRETCH_OUT = (0, 110, 160, 210, 240, 255)
 ICE_RGB = np.array([255, 0, 200], dtype=np.float32)
@@ -76,6 +79,7 @@ def composite(reflectance: np.ndarray, bands: tuple[int, int, int]) -> np.ndarra
     channels = []
     for band in bands:
         value = np.nan_to_num(reflectance[grid.BANDS.index(band)], nan=0.0)
+        value = value * DISPLAY_GAIN.get(band, 1.0)
         scaled = np.clip(value / 1.1, 0, 1) * 255
         channels.append(np.interp(scaled, STRETCH_IN, STRETCH_OUT))
     rgb = np.stack(channels, axis=-1).astype(np.float32)

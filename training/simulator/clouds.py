@@ -32,12 +32,17 @@ from training.simulator.raster import shift
 
 TAU_OPAQUE = 4.0
 #: Brightness factor a_b of each band (1..7) for water and ice cloud particles.
-WATER_CLOUD_BANDS = np.array([1.0, 1.0, 1.0, 1.0, 0.9, 0.6, 0.38], dtype=np.float32)
+WATER_CLOUD_BANDS = np.array([1.0, 1.0, 1.0, 1.0, 0.88, 0.55, 0.34], dtype=np.float32)
 ICE_CLOUD_BANDS = np.array([0.97, 0.97, 0.98, 0.97, 0.78, 0.33, 0.2], dtype=np.float32)
 UP_FACTOR = 0.075
 #: Largest loss of light in a cloud shadow (diffuse skylight keeps the rest).
 SHADOW_DEPTH = 0.65
 
+#: Cold-air outbreaks: share of cloudy scenes, strength (field units) and fetch (km) of the
+#: growth of water clouds from the coast out over the sea.
+OUTBREAK_SHARE = 0.5
+OUTBREAK_STRENGTH = 1.2
+OUTBREAK_FETCH_KM = 40.0
 #: (cover low, cover high) of all cloud together, per cloud regime.
 COVER = {"clear": (0.0, 0.04), "partly": (0.15, 0.5), "mostly": (0.6, 0.95)}
 
@@ -57,45 +62,49 @@ class Clouds:
         return self.tau_water + self.tau_ice
 
 
-def _layer(
-    shape: tuple[int, int],
-    cover: float,
-    tau_max: float,
-    rng: np.random.Generator,
-    **field_args,
-) -> np.ndarray:
-    """A cloud layer covering about `cover` of the raster, tau rising from its edges."""
+def _layer(field: np.ndarray, cover: float, tau_max: float) -> np.ndarray:
+    """Cloud where `field` is in its top `cover` share, tau rising from the edges to tau_max."""
     if cover <= 0:
-        return np.zeros(shape, dtype=np.float32)
-    field = gaussian_field(shape, rng, **field_args)
+        return np.zeros(field.shape, dtype=np.float32)
     level = np.quantile(field[::7, ::7], 1 - cover)
     excess = np.clip(field - level, 0, None)
     return (tau_max * (1 - np.exp(-0.8 * excess))).astype(np.float32)
 
 
-def make_clouds(shape: tuple[int, int], cloud_regime: str, rng: np.random.Generator) -> Clouds:
-    """Cloud layers of one scene for a cloud regime (``clear``, ``partly`` or ``mostly``)."""
+def make_clouds(
+    fetch_km: np.ndarray, cloud_regime: str, rng: np.random.Generator
+) -> Clouds:
+    """Cloud layers of one scene for a cloud regime (``clear``, ``partly`` or ``mostly``).
+
+    `fetch_km` is the distance from land over the sea (0 on land). In a cold-air outbreak
+    (half of the cloudy scenes) water clouds form over the open sea and thicken with the fetch,
+    leaving land and the coast clear, as the winter monsoon does over the Sea of Japan.
+    """
     if cloud_regime not in COVER:
         raise ValueError(f"unknown cloud regime {cloud_regime!r}; choose {', '.join(COVER)}")
+    shape = fetch_km.shape
     cover = float(rng.uniform(*COVER[cloud_regime]))
-    water_share = float(rng.uniform(0.2, 1.0))
+    water_share = float(rng.uniform(0.4, 1.0))
     street_angle = float(rng.uniform(-60, -20))  # streets run NW-SE with the monsoon
-    tau_water = _layer(
-        shape, cover * water_share, float(rng.lognormal(np.log(20), 0.5)), rng,
-        smallest_px=2, largest_px=float(rng.uniform(60, 300)), slope=2.8,
+    water_field = gaussian_field(
+        shape, rng, smallest_px=2, largest_px=float(rng.uniform(60, 300)), slope=2.8,
         stretch=float(rng.uniform(1, 3)), angle_deg=street_angle,
     )
-    tau_ice = _layer(
-        shape, cover * (1 - water_share), float(rng.lognormal(np.log(8), 0.5)), rng,
-        smallest_px=4, largest_px=400, slope=3.5, stretch=2.0, angle_deg=street_angle,
+    if cloud_regime != "clear" and rng.random() < OUTBREAK_SHARE:
+        water_field += OUTBREAK_STRENGTH * (2 * np.clip(fetch_km / OUTBREAK_FETCH_KM, 0, 1) - 1)
+    tau_water = _layer(water_field, cover * water_share, float(rng.lognormal(np.log(20), 0.5)))
+    ice_field = gaussian_field(
+        shape, rng, smallest_px=4, largest_px=400, slope=3.5, stretch=2.0, angle_deg=street_angle
     )
-    if rng.random() < (0.3 if cloud_regime == "clear" else 0.5):
+    tau_ice = _layer(ice_field, cover * (1 - water_share), float(rng.lognormal(np.log(8), 0.5)))
+    if rng.random() < (0.2 if cloud_regime == "clear" else 0.4):
         cirrus_tau = (0.2, 0.8) if cloud_regime == "clear" else (0.3, 2.0)
-        tau_ice += _layer(
-            shape, float(rng.uniform(0.2, 0.7)), float(rng.uniform(*cirrus_tau)), rng,
-            smallest_px=3, largest_px=300, slope=3.0, stretch=float(rng.uniform(3, 8)),
-            angle_deg=float(rng.uniform(-90, 90)),
+        cirrus_field = gaussian_field(
+            shape, rng, smallest_px=2, largest_px=300, slope=2.8,
+            stretch=float(rng.uniform(2, 5)), angle_deg=float(rng.uniform(-90, 90)),
         )
+        tau_ice += _layer(cirrus_field, float(rng.uniform(0.2, 0.7)),
+                          float(rng.uniform(*cirrus_tau)))
     return Clouds(
         tau_water=tau_water,
         tau_ice=tau_ice,

@@ -112,9 +112,10 @@ def _results(specs: list[SceneSpec], out_dir: Path, workers: int) -> Iterator[di
     if workers <= 1:
         yield from map(_render_job, jobs)
         return
-    fine_raster()  # load once in the parent; forked workers inherit it
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers) as pool:
+    # Fresh worker processes: forking a parent that has run OpenMP code (the reader's k-d tree)
+    # can hang the children.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=fine_raster) as pool:
         yield from pool.imap(_render_job, jobs, chunksize=1)
 
 

@@ -30,7 +30,7 @@ from training.swath import CENTRE_FRAME, IFOV_1KM_RAD, Swath, build_swath
 #: Scans of a training granule: the bay (about 120 km north-south, tilted against the track)
 #: needs 16 scans of 10 km at nadir; 18 leave a margin.
 TRAINING_SCANS = 18
-BAY_MARGIN_DEG = 0.1
+BAY_MARGIN_DEG = 0.05
 
 
 @dataclass
@@ -48,39 +48,39 @@ def scene_swath(spec: SceneSpec, n_scans: int = TRAINING_SCANS) -> Swath:
     return build_swath(spec.platform, spec.start_time, n_scans, scan_angle_deg=spec.scan_angle_deg)
 
 
-def _bay_columns(swath: Swath) -> slice:
-    """The swath columns that see the grid's box (with a margin of `BAY_MARGIN_DEG`)."""
+def _bay_window(swath: Swath) -> tuple[slice, slice]:
+    """The swath rows and columns that see the grid's box (with a margin of BAY_MARGIN_DEG)."""
     near = (
         (swath.lon > grid.WEST - BAY_MARGIN_DEG)
         & (swath.lon < grid.EAST + BAY_MARGIN_DEG)
         & (swath.lat > grid.SOUTH - BAY_MARGIN_DEG)
         & (swath.lat < grid.NORTH + BAY_MARGIN_DEG)
-    ).any(axis=0)
-    columns = np.flatnonzero(near)
-    return slice(int(columns[0]), int(columns[-1]) + 1)
+    )
+    rows, columns = np.flatnonzero(near.any(axis=1)), np.flatnonzero(near.any(axis=0))
+    return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1)
 
 
 def sensor_view(scene: Scene, swath: Swath) -> np.ndarray:
     """The stored L1B reflectance of the whole swath, float32 (7, 20n, 2708).
 
-    Only the columns that see the bay are imaged; the rest of the swath, which no reader of the
+    Only the part of the swath that sees the bay is imaged; the rest, which no reader of the
     bay looks at, holds the scene's mean reflectance. The footprint is the one at the bay
     centre's column (it changes little across the bay).
     """
     column = round(2 * (math.radians(scene.spec.scan_angle_deg) / IFOV_1KM_RAD + CENTRE_FRAME))
-    window = _bay_columns(swath)
+    rows, columns = _bay_window(swath)
     rho = np.empty((scene.rho.shape[0], *swath.lat.shape), dtype=np.float32)
     rho[:] = scene.rho.mean(axis=(1, 2))[:, None, None]
-    rho[:, :, window] = observe(
+    rho[:, rows, columns] = observe(
         scene.rho,
-        swath.lon[:, window],
-        swath.lat[:, window],
+        swath.lon[rows, columns],
+        swath.lat[rows, columns],
         along_scan_km=float(swath.along_scan_km[column]),
         along_track_km=float(swath.along_track_km[column]),
     )
     l1b = l1b_reflectance(rho, swath)
     rng = np.random.default_rng([scene.spec.seed, 1])
-    l1b[:, :, window] = sensor_effects(l1b[:, :, window], swath.platform, rng)
+    l1b[:, rows, columns] = sensor_effects(l1b[:, rows, columns], swath.platform, rng, rows.start)
     return l1b
 
 
@@ -99,7 +99,7 @@ def truth(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (
         ice_label(scene.surface, raster, obscured),
         obscured,
-        class_map(scene.surface, raster, scene.clouds),
+        class_map(scene.surface, raster, scene.clouds, scene.sunlit),
     )
 
 

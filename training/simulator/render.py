@@ -52,6 +52,7 @@ class Scene:
     rho: np.ndarray
     surface: Surface
     clouds: Clouds
+    sunlit: np.ndarray  # (H, W) direct-sun factor: 1 in the open, less in cloud shadows
     mu0: float  # cos of the solar zenith at the bay centre at the granule's start
 
 
@@ -62,14 +63,14 @@ def render_scene(spec: SceneSpec) -> Scene:
     lon0, lat0 = BAY_CENTRE
     mu0 = float(cos_solar_zenith(spec.start_time, lon0, lat0))
     surface = build_surface(raster, spec.ice_regime, rng)
-    clouds = make_clouds(raster.shape, spec.cloud_regime, rng)
+    clouds = make_clouds(raster.dist_land_km, spec.cloud_regime, rng)
     spectra = draw_spectra(rng, math.degrees(math.acos(mu0)))
-    sun = shadow(clouds, mu0, sun_direction(spec.start_time, lon0, lat0), raster.pixel_km)
+    sunlit = shadow(clouds, mu0, sun_direction(spec.start_time, lon0, lat0), raster.pixel_km)
     optics = cloud_optics(clouds, mu0)
     rho = surface_reflectance(surface, raster.sea, spectra)
     for band in range(N_BANDS):
-        rho[band] = toa_band(rho[band], clouds, optics, sun, band)
-    return Scene(spec=spec, rho=rho, surface=surface, clouds=clouds, mu0=mu0)
+        rho[band] = toa_band(rho[band], clouds, optics, sunlit, band)
+    return Scene(spec=spec, rho=rho, surface=surface, clouds=clouds, sunlit=sunlit, mu0=mu0)
 
 
 def fine_pixel_coordinates(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -102,11 +103,17 @@ def observe(
     return seen
 
 
-def sensor_effects(l1b: np.ndarray, platform: str, rng: np.random.Generator) -> np.ndarray:
-    """Stored reflectance (7, 20n, cols) with detector/mirror gains and noise added (new array)."""
-    n_bands, rows, _ = l1b.shape
-    detector = np.arange(rows) % DETECTORS_500M
-    mirror = (np.arange(rows) // DETECTORS_500M) % 2
+def sensor_effects(
+    l1b: np.ndarray, platform: str, rng: np.random.Generator, first_row: int = 0
+) -> np.ndarray:
+    """Stored reflectance (7, rows, cols) with detector/mirror gains and noise added (new array).
+
+    `first_row` is the swath row of the first row given, so detectors and mirror sides line up.
+    """
+    n_bands, n_rows, _ = l1b.shape
+    row = first_row + np.arange(n_rows)
+    detector = row % DETECTORS_500M
+    mirror = (row // DETECTORS_500M) % 2
     spread = DETECTOR_GAIN_SPREAD.copy()
     if platform == "Aqua":
         spread[5] = AQUA_BAND6_GAIN_SPREAD

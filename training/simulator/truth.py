@@ -10,7 +10,7 @@ label is 0 ("not ice") and the obscured mask is 1, so evaluation can leave it ou
 The class map says what a cell purely is, for per-class reflectance statistics: a class code
 where all 16 fine pixels of the cell and of its 8 neighbours (the 500 m footprint reaches them)
 have that class, `MIXED` otherwise. Surface classes count only under clouds thinner than
-`TAU_CLEAR`.
+`TAU_CLEAR` and outside cloud shadows.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from training.simulator.scene import GREY_ICE_MAX_WHITENESS, WHITE_ICE_MIN_WHITE
 ICE_SHARE_MIN = 0.5
 OBSCURED_SHARE_MIN = 0.5
 TAU_CLEAR = 0.3
+SUNLIT_MIN = 0.97
 
 #: Class codes of the class map (and the names `train-ssegm stats` prints).
 CLASSES = {
@@ -56,10 +57,12 @@ def obscured_mask(clouds: Clouds) -> np.ndarray:
     return (block_mean(opaque) >= OBSCURED_SHARE_MIN).astype(np.uint8)
 
 
-def _fine_classes(surface: Surface, raster: FineRaster, clouds: Clouds) -> np.ndarray:
+def _fine_classes(
+    surface: Surface, raster: FineRaster, clouds: Clouds, sunlit: np.ndarray
+) -> np.ndarray:
     """Class code of each fine pixel (MIXED where it mixes surfaces)."""
     codes = np.full(raster.shape, MIXED, dtype=np.uint8)
-    clear = clouds.tau < TAU_CLEAR
+    clear = (clouds.tau < TAU_CLEAR) & (sunlit > SUNLIT_MIN)
     sea = (raster.sea == 1) & clear
     land = (raster.sea == 0) & (raster.lake == 0) & clear
     ice = sea & (surface.ice == 1)
@@ -75,9 +78,11 @@ def _fine_classes(surface: Surface, raster: FineRaster, clouds: Clouds) -> np.nd
     return codes
 
 
-def class_map(surface: Surface, raster: FineRaster, clouds: Clouds) -> np.ndarray:
+def class_map(
+    surface: Surface, raster: FineRaster, clouds: Clouds, sunlit: np.ndarray
+) -> np.ndarray:
     """uint8 (ROWS, COLS) class codes of `CLASSES` for pure cells, MIXED elsewhere."""
-    fine = _fine_classes(surface, raster, clouds)
+    fine = _fine_classes(surface, raster, clouds, sunlit)
     low = ndimage.minimum_filter(fine, size=3 * FACTOR, mode="nearest")
     high = ndimage.maximum_filter(fine, size=3 * FACTOR, mode="nearest")
     pure = np.where(low == high, fine, MIXED).astype(np.uint8)
