@@ -104,6 +104,7 @@ class Swath:
     along_scan: np.ndarray  # float64 (rows, cols) pixel spacing, metres
     along_track: np.ndarray  # float64 (rows, cols)
     dead_band6_detectors: np.ndarray  # bool (20,)
+    fill: np.ndarray  # bool (rows, cols): 65535 in every band (night or missing scan)
     window: tuple[slice, slice]  # the 500 m rows and columns of the granule read
 
 
@@ -116,6 +117,9 @@ def read_crop(path: str | Path) -> Crop:
     reflectance = resample.resample_nearest(swath.xyz, radius, swath.reflectance)
     has_data = np.isfinite(reflectance).any(axis=0)
     if not has_data.any():
+        inside = resample.near_bay(swath.xyz, margin_km=0.0)
+        if inside.any() and swath.fill[inside].all():
+            raise NightGranule("no daytime data over the bay (night or missing scans)", path)
         raise MissesBay("the swath does not reach the bay", path)
     water = landmask.water_mask()
     coverage = float((has_data & water).sum() / water.sum())
@@ -282,13 +286,13 @@ def _read_window(sd: SD, attributes: dict, path: Path) -> Swath:
     rows = slice(2 * rows_1km.start, 2 * rows_1km.stop)
     cols = slice(2 * frames.start, 2 * frames.stop)
 
-    bands, fill_only = {}, True
+    bands, fill = {}, True
     for name, numbers in EV_DATASETS.items():
         data = sd.select(name)
         _check_ev_shape(data, name, lat.shape, path)
         si = _read(sd, name, np.s_[:, rows, cols], path)
         ui = _read(sd, f"{name}_Uncert_Indexes", np.s_[:, rows, cols], path)
-        fill_only &= bool((si == calibration.SI_FILL).all())
+        fill &= (si == calibration.SI_FILL).all(axis=0)
         attrs = data.attributes()
         for number in numbers:
             index = _band_index(attrs, name, number, path)
@@ -296,8 +300,6 @@ def _read_window(sd: SD, attributes: dict, path: Path) -> Swath:
             bands[number] = calibration.reflectance(si[index], ui[index], scale, offset)
             if number == 6:
                 dead = _dead_band6_detectors(attributes, si[index])
-    if fill_only:
-        raise NightGranule("no daytime data over the bay (all reflective pixels are fill)", path)
 
     lat_w, lon_w = lat[rows_1km, frames], lon[rows_1km, frames]
     along_scan, along_track = pixel_spacing_500m(lat_w, lon_w)
@@ -307,6 +309,7 @@ def _read_window(sd: SD, attributes: dict, path: Path) -> Swath:
         along_scan=along_scan,
         along_track=along_track,
         dead_band6_detectors=dead,
+        fill=fill,
         window=(rows, cols),
     )
 

@@ -62,10 +62,10 @@ def search_radius(along_scan: np.ndarray, along_track: np.ndarray) -> np.ndarray
     return 0.5 * np.hypot(along_scan, along_track) + CELL_HALF_DIAGONAL_M
 
 
-def near_bay(xyz: np.ndarray) -> np.ndarray:
-    """True for swath pixels within BOX_MARGIN_KM of the grid's lon/lat box (NaN -> False)."""
+def near_bay(xyz: np.ndarray, margin_km: float = BOX_MARGIN_KM) -> np.ndarray:
+    """True for swath pixels within ``margin_km`` of the grid's lon/lat box (NaN -> False)."""
     lon, lat = xyz_to_lonlat(xyz)
-    dlat = np.degrees(BOX_MARGIN_KM * 1000 / EARTH_RADIUS_M)
+    dlat = np.degrees(margin_km * 1000 / EARTH_RADIUS_M)
     dlon = dlat / np.cos(np.radians(grid.NORTH + dlat))
     return (
         (lat >= grid.SOUTH - dlat)

@@ -19,6 +19,7 @@ from runtime.errors import (
     NotHDF4,
     WrongProduct,
 )
+from tests import fake_granules
 
 # bad_granules key -> (error class, words the reason must contain)
 CASES = {
@@ -102,3 +103,11 @@ def test_unreadable_file(tmp_path, terra_nadir):
     path.chmod(0)
     out = tmp_path / "out"
     assert_refused(run_crop(path, out), path, InputNotFound, "permission denied", out)
+
+
+def test_mixed_granule_with_night_over_the_bay(tmp_path):
+    """DAYNIGHTFLAG "Both", but every scan that sees the bay is a night scan (all 65535)."""
+    night = [scan >= 4 for scan in range(fake_granules.N_SCANS)]
+    path = fake_granules.make_granule(tmp_path, "Terra", "nadir", night_scans=night)
+    out = tmp_path / "out"
+    assert_refused(run_crop(path, out), path, NightGranule, "no daytime data over the bay", out)

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 from geotiepoints.simple_modis_interpolator import modis_1km_to_500m
-from pyhdf.SD import SD
+from pyhdf.SD import SD, SDC
 
 from runtime import calibration, grid
 from runtime.geolocation import interpolate_500m, lonlat_to_xyz, xyz_to_lonlat
@@ -144,3 +144,29 @@ END
     assert odl_value(text, "SHORTNAME") == "MYD02HKM"
     assert odl_value(text, "GRINGPOINTLATITUDE") == (42.1, 43.2, 44.3, 45.4)
     assert odl_value(text, "VERSIONID") is None
+
+
+def test_gap_of_missing_scans_stays_empty(tmp_path):
+    """A scan lost over the bay (65535) leaves a strip of NaN cells, not far-away values."""
+    middle = fake_granules.N_SCANS // 2
+    path = fake_granules.make_granule(tmp_path, "Terra", "nadir", missing_scans=(middle,))
+    refl = read_crop(path).reflectance
+    empty_per_column = np.isnan(refl).all(axis=0).sum(axis=0)
+    # About 10 km of lost scan, less the footprint radius on each side (cells are 0.43 km tall).
+    assert 15 < np.median(empty_per_column) < 30
+
+
+def test_missing_geolocation_is_skipped(terra_nadir, tmp_path):
+    """Latitude/Longitude fill (-999) in one scan: its pixels are dropped, the rest is read."""
+    path = tmp_path / terra_nadir.name
+    shutil.copy(terra_nadir, path)
+    sd = SD(str(path), SDC.WRITE)
+    for name in ("Latitude", "Longitude"):
+        sds = sd.select(name)
+        values = sds[:]
+        values[120:130] = -999.0  # scan 12, over the bay
+        sds[:] = values
+        sds.endaccess()
+    sd.end()
+    crop = read_crop(path)
+    assert 0.5 < crop.info.coverage < 1.0
