@@ -40,6 +40,10 @@ HDF4_MAGIC = b"\x0e\x03\x13\x01"
 #: The two EV data sets and the bands they hold, in file order.
 EV_DATASETS = {"EV_250_Aggr500_RefSB": (1, 2), "EV_500_RefSB": (3, 4, 5, 6, 7)}
 GEO_DATASETS = ("Latitude", "Longitude")
+REQUIRED_DATASETS = (
+    *(name + suffix for name in EV_DATASETS for suffix in ("", "_Uncert_Indexes")),
+    *GEO_DATASETS,
+)
 PLATFORM_PREFIX = {"Terra": "MOD", "Aqua": "MYD"}
 #: Data sets that only other MODIS products carry, to say what a wrong file is.
 OTHER_PRODUCTS = {
@@ -202,10 +206,9 @@ def _identify(datasets: set[str], short_name: object, path: Path) -> None:
     if not (says_hkm or datasets & set(EV_DATASETS)):
         found = f"SHORTNAME {short_name}" if short_name else "no EV_500_RefSB/EV_250_Aggr500_RefSB"
         raise WrongProduct(f"not a 500 m L1B granule ({found}); {EXPECTED}", path)
-    for name in (*EV_DATASETS, *GEO_DATASETS):
-        for needed in (name, f"{name}_Uncert_Indexes") if name in EV_DATASETS else (name,):
-            if needed not in datasets:
-                raise MissingDataset(f"required data set {needed} is missing", path)
+    for name in REQUIRED_DATASETS:
+        if name not in datasets:
+            raise MissingDataset(f"required data set {name} is missing", path)
 
 
 def _platform(core: str, short_name: object, path: Path) -> str:
