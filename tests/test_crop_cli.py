@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -32,6 +34,10 @@ def test_writes_array_and_sidecar_per_granule(terra_nadir, aqua_mid, tmp_path):
         sidecar = json.loads((tmp_path / "crops" / f"{name}.json").read_text())
         assert sidecar == expected.info.to_dict()
     assert sorted(p.suffix for p in (tmp_path / "crops").iterdir()) == [".json"] * 2 + [".npy"] * 2
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (tmp_path / "crops").iterdir():  # readable like any new file, not 0600
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 def test_failures_do_not_stop_the_batch_and_the_first_code_wins(

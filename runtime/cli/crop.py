@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -29,13 +29,13 @@ log = logging.getLogger(__name__)
 
 def _write_atomic(path: Path, write) -> None:
     """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(handle, "wb") as file:
+        with temp.open("xb") as file:  # permissions from the umask, like any new file
             write(file)
         os.replace(temp, path)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
 
 
