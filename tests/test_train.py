@@ -112,3 +112,11 @@ def test_scene_names_give_platform_and_time():
     scene = scene_from_name("MYD02HKM.A2021049.0405.061")
     assert scene["platform"] == "Aqua"
     assert scene["start_time"] == "2021-02-18T04:05:00+00:00"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_asked_for_without_cuda(dataset_dir, tmp_path):
+    result = CliRunner().invoke(app, ["train", str(dataset_dir), "-o", str(tmp_path / "run"),
+                                      "--device", "cuda"])
+    assert result.exit_code == 13 and "valid: cpu" in result.output
+    assert not (tmp_path / "run").exists()

@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 from runtime import landmask
-from runtime.errors import CheckpointError, DatasetError, OutputError
+from runtime.errors import CheckpointError, DatasetError, OutputError, ProviderUnavailable
 from training.atomic import write_bytes_atomic
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import Dataset, band_statistics, load_dataset, split
@@ -87,7 +87,9 @@ def cell_masks(dataset: Dataset) -> CellMasks:
 
 
 def pick_device(requested: str | None = None) -> torch.device:
-    """CUDA when available (or asked for), else CPU."""
+    """The device asked for ("cpu" or "cuda"), by default CUDA when available, else the CPU."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ProviderUnavailable("CUDA was asked for but is not available here (valid: cpu)")
     if requested:
         return torch.device(requested)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -242,6 +244,7 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
     validation metrics. With `resume`, continue from `out_dir/last.ckpt` (its configuration
     wins, except the number of epochs)."""
+    dev = pick_device(device)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -249,7 +252,6 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     previous = _resume_state(out_dir, config) if resume else None
     if previous is not None:
         config = TrainConfig(**(previous["train_config"]["config"] | {"epochs": config.epochs}))
-    dev = pick_device(device)
     torch.manual_seed(config.seed)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True

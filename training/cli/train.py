@@ -42,6 +42,8 @@ def train(
     setup_logging(verbose)
     if model not in ARCHITECTURES:
         raise typer.BadParameter(f"unknown model {model!r} (known: {', '.join(ARCHITECTURES)})")
+    if device not in (None, "cpu", "cuda"):
+        raise typer.BadParameter(f"unknown device {device!r} (valid: cpu, cuda)")
     config = training_loop.TrainConfig(
         model, epochs, batch_size, learning_rate, seed, validation_fraction, augment, limit
     )
