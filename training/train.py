@@ -239,6 +239,53 @@ def _resume_state(out_dir: Path, config: TrainConfig) -> dict | None:
     return checkpoint
 
 
+@dataclass
+class Run:
+    """What a training run carries from epoch to epoch (and what a resume restores)."""
+
+    config: TrainConfig
+    model: SSegm
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    history: list[dict]
+    best_iou: float = -1.0
+
+
+def _start_run(config: TrainConfig, mean: list[float], std: list[float], device: torch.device,
+               previous: dict | None) -> Run:
+    """A fresh run, or the run saved in `previous` (a last.ckpt)."""
+    model = build_model(config.architecture, mean, std).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    if previous is None:
+        return Run(config, model, optimizer, scaler, [])
+    model.load_state_dict(previous["state_dict"])
+    optimizer.load_state_dict(previous["resume"]["optimizer"])
+    scaler.load_state_dict(previous["resume"]["scaler"])
+    return Run(config, model, optimizer, scaler, previous["resume"]["history"],
+               previous["resume"]["best_iou"])
+
+
+def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: Path,
+                  train_config: dict, data: str) -> None:
+    """Append the epoch's row; write best.ckpt (if better), last.ckpt, the CSV and the plot."""
+    run.history.append(row)
+    epoch, architecture = row["epoch"], run.config.architecture
+    metrics = _finite(val_metrics) | {"train_iou": row["train_iou"],
+                                      "train_accuracy": row["train_accuracy"]}
+    checkpoint = make_checkpoint(architecture, run.model, epoch, metrics, train_config, data)
+    val_iou = -1.0 if math.isnan(val_metrics["iou"]) else val_metrics["iou"]
+    if val_iou > run.best_iou or epoch == 1:
+        run.best_iou = max(val_iou, run.best_iou)
+        save_checkpoint(checkpoint, out_dir / "best.ckpt")
+    checkpoint["resume"] = {"optimizer": run.optimizer.state_dict(),
+                            "scaler": run.scaler.state_dict(),
+                            "history": run.history, "best_iou": run.best_iou}
+    save_checkpoint(checkpoint, out_dir / "last.ckpt")
+    write_history_csv(run.history, out_dir / "metrics.csv")
+    plot_curve(run.history, architecture, data, out_dir / "curve.png")
+
+
 def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
           device: str | None = None, show_progress: bool = True) -> dict:
     """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
@@ -262,18 +309,7 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     if not train_idx or not val_idx:
         raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
                            "part (a split needs two scenes of one kind)", dataset_path)
-    mean, std = band_statistics(dataset.crops, train_idx)
-    model = build_model(config.architecture, mean, std).to(dev)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scaler = torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda")
-    history: list[dict] = []
-    best_iou = -1.0
-    if previous is not None:
-        model.load_state_dict(previous["state_dict"])
-        optimizer.load_state_dict(previous["resume"]["optimizer"])
-        scaler.load_state_dict(previous["resume"]["scaler"])
-        history = previous["resume"]["history"]
-        best_iou = previous["resume"]["best_iou"]
+    run = _start_run(config, *band_statistics(dataset.crops, train_idx), dev, previous)
     train_config = {
         "config": asdict(config),
         "dataset": str(dataset_path),
@@ -289,33 +325,19 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     data = f"{dataset.source}; {len(train_idx)} training / {len(val_idx)} validation scenes"
     log.info("%s on %s: %s", config.architecture, dev, data)
 
-    epochs = range(len(history) + 1, config.epochs + 1)
+    epochs = range(len(run.history) + 1, config.epochs + 1)
     bar = tqdm(epochs, desc=config.architecture, unit="epoch", disable=not show_progress)
     for epoch in bar:
         started = time.perf_counter()
-        train_metrics = run_epoch(model, dataset, masks, train_idx, config, dev, epoch,
-                                  optimizer, scaler, show_progress)
-        val_metrics = run_epoch(model, dataset, masks, val_idx, config, dev, epoch,
+        train_metrics = run_epoch(run.model, dataset, masks, train_idx, config, dev, epoch,
+                                  run.optimizer, run.scaler, show_progress)
+        val_metrics = run_epoch(run.model, dataset, masks, val_idx, config, dev, epoch,
                                 show_progress=show_progress)
         row = {"epoch": epoch}
         row |= _finite({f"train_{k}": v for k, v in train_metrics.items()})
         row |= _finite({f"val_{k}": v for k, v in val_metrics.items()})
         row["seconds"] = round(time.perf_counter() - started, 2)
-        history.append(row)
-        metrics = _finite(val_metrics) | {"train_iou": row["train_iou"],
-                                          "train_accuracy": row["train_accuracy"]}
-        checkpoint = make_checkpoint(config.architecture, model, epoch, metrics, train_config,
-                                     data)
-        val_iou = -1.0 if math.isnan(val_metrics["iou"]) else val_metrics["iou"]
-        if val_iou > best_iou or epoch == 1:
-            best_iou = max(val_iou, best_iou)
-            save_checkpoint(checkpoint, out_dir / "best.ckpt")
-        checkpoint["resume"] = {"optimizer": optimizer.state_dict(),
-                                "scaler": scaler.state_dict(),
-                                "history": history, "best_iou": best_iou}
-        save_checkpoint(checkpoint, out_dir / "last.ckpt")
-        write_history_csv(history, out_dir / "metrics.csv")
-        plot_curve(history, config.architecture, data, out_dir / "curve.png")
-        bar.set_postfix(loss=f"{train_metrics['loss']:.4f}", val_iou=f"{val_iou:.4f}",
-                        best=f"{best_iou:.4f}")
+        _record_epoch(run, row, val_metrics, out_dir, train_config, data)
+        bar.set_postfix(loss=f"{train_metrics['loss']:.4f}", val_iou=f"{val_metrics['iou']:.4f}",
+                        best=f"{run.best_iou:.4f}")
     return load_checkpoint(out_dir / "best.ckpt")["metrics"]
