@@ -43,7 +43,8 @@ LABEL_SEMANTICS = (
     "1 = ice: sea ice covers at least half of the sea inside the cell (land-mask water cells "
     "only; land cells are 0). Cloud does not change the label where the surface shows through; "
     f"where at least half of the cell lies under cloud of optical thickness >= {TAU_OPAQUE:g} "
-    "the label is 0 and obscured/<name>.npy is 1."
+    "the label is 0 and obscured/<name>.npy is 1. Labels are given for every cell, also where "
+    "the crop has no data (NaN, outside the swath)."
 )
 
 

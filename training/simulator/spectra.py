@@ -71,7 +71,7 @@ def draw_spectrum(kind: str, rng: np.random.Generator, centre: float | None = No
     low, high = table_range(kind)
     quantile = np.empty(N_BANDS, dtype=np.float32)
     base = rng.uniform(0.15, 0.85) if centre is None else centre
-    quantile[VISIBLE] = base + rng.normal(0, 0.06, 4)
+    quantile[VISIBLE] = base + rng.normal(0, 0.04, 4)
     quantile[SWIR] = rng.uniform(0.15, 0.85) + rng.normal(0, 0.06, 3)
     return low + (high - low) * np.clip(quantile, 0.02, 0.98)
 
