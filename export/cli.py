@@ -19,7 +19,13 @@ from torch import nn
 
 from export import model_card, samples
 from export.onnx_export import METADATA_SOURCES, file_sha256, model_metadata, set_metadata, to_onnx
-from export.parity import TOLERANCES, ParityReport, check_parity, runtime_probabilities
+from export.parity import (
+    TOLERANCES,
+    ParityReport,
+    check_parity,
+    measure_parity,
+    runtime_probabilities,
+)
 from export.quantize import (
     PRECISIONS,
     TARGET_DEVICE,
@@ -70,10 +76,7 @@ def _try_variant(
     variant_out = output.with_suffix(f".{precision}.onnx")
     with _temporary_beside(variant_out) as tmp:
         make_variant(precision, fp32_path, tmp, calibration.reflectance)
-        report = check_parity(
-            model, tmp, parity_crops, threshold, TOLERANCES[precision], variant_out,
-            evaluation.source,
-        )
+        report = measure_parity(model, tmp, parity_crops, threshold, evaluation.source)
         device = TARGET_DEVICE[precision]
         timing = evaluation.reflectance[:2]
         result = VariantResult(

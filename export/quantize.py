@@ -14,6 +14,7 @@ Where its target device is missing it cannot be timed, so it is not kept.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import tempfile
 import time
@@ -33,7 +34,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.float16 import convert_float_to_float16
 
 from export.onnx_export import read_metadata, set_metadata
-from export.parity import ParityReport
+from export.parity import TOLERANCES, ParityReport
 from runtime.errors import ProviderUnavailable
 from runtime.inference import open_session
 
@@ -125,10 +126,10 @@ class VariantResult:
     precision: str
     device: str
     parity: ParityReport
-    seconds_fp32: float | None
+    seconds_fp32: float | None  # None: the target device is not here
     seconds_variant: float | None
-    iou_fp32: float | None
-    iou_variant: float | None
+    iou_fp32: float  # NaN: no ice in the labels nor the predictions
+    iou_variant: float
 
     @property
     def speedup(self) -> float | None:
@@ -137,14 +138,18 @@ class VariantResult:
         return self.seconds_fp32 / self.seconds_variant
 
     def verdict(self) -> tuple[bool, str]:
-        """(keep, why): faster on its target device and IoU within IOU_MARGIN of fp32."""
+        """(keep, why): within its parity tolerance, faster on its target device, and IoU
+        within IOU_MARGIN of fp32."""
+        tolerance = TOLERANCES[self.precision]
+        if not self.parity.passes(tolerance):
+            return False, f"parity beyond {tolerance.describe()}"
         if self.speedup is None:
             return False, f"not timed: no working {self.device} here"
         if self.speedup < MIN_SPEEDUP:
             return False, f"not faster on {self.device} ({self.speedup:.2f}x fp32)"
-        if self.iou_fp32 is None or self.iou_variant is None:
-            return False, "no labelled crops to measure IoU"
         loss = self.iou_fp32 - self.iou_variant
+        if not math.isfinite(loss):
+            return False, "IoU undefined: no ice in the labelled crops"
         if loss > IOU_MARGIN:
             return False, f"IoU {loss:.4f} below fp32 (allowed {IOU_MARGIN})"
         return True, f"{self.speedup:.2f}x fp32 on {self.device}, IoU change {-loss:+.4f}"

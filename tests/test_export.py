@@ -11,8 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from export import cli, onnx_export, samples
-from export.parity import TOLERANCES, check_parity
-from export.quantize import make_variant
+from export.parity import TOLERANCES, ParityReport, check_parity
+from export.quantize import VariantResult, make_variant
 from runtime import grid
 from runtime.errors import CheckpointError, OutputError, ParityError
 from runtime.inference import Model
@@ -259,3 +259,24 @@ def test_int8_variant_has_its_own_parity(checkpoints, dataset, tmp_path):
     assert onnx_export.read_metadata(int8)["precision"] == "int8"
     report = check_parity(model, int8, crops, 0.5, TOLERANCES["int8"], int8, "test")
     assert report.crops == 2
+
+
+def variant(parity_diff: float, fp32_s: float | None, variant_s: float | None,
+            iou_loss: float) -> VariantResult:
+    report = ParityReport("test", 1, 100, 0, parity_diff, parity_diff / 10, 0)
+    return VariantResult("int8", "cpu", report, fp32_s, variant_s, 0.8, 0.8 - iou_loss)
+
+
+@pytest.mark.parametrize(
+    ("result", "kept", "why"),
+    [
+        (variant(0.01, 1.0, 0.5, 0.001), True, "2.00x fp32 on cpu"),
+        (variant(0.5, 1.0, 0.5, 0.001), False, "parity beyond"),
+        (variant(0.01, None, None, 0.001), False, "not timed"),
+        (variant(0.01, 1.0, 0.95, 0.001), False, "not faster"),
+        (variant(0.01, 1.0, 0.5, 0.006), False, "IoU 0.0060 below fp32"),
+    ],
+)
+def test_variant_verdict(result, kept, why):
+    keep, reason = result.verdict()
+    assert keep == kept and why in reason
