@@ -45,8 +45,6 @@ CELL_HALF_DIAGONAL_M = 0.5 * float(
 #: Swath pixels farther than this from the grid's box are dropped before building the tree; it
 #: must exceed the largest search radius (a few km at the swath edge).
 BOX_MARGIN_KM = 5.0
-
-
 #: Pixels looked at per cell when the nearest is unusable in a band.
 NEIGHBOURS = 8
 

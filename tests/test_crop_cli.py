@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 from typer.testing import CliRunner
@@ -87,3 +88,18 @@ def test_console_script_runs_without_traceback(bad_granules, tmp_path):
     assert (
         done.stderr.strip() == f"ice-runtime crop: error: {path}: night granule (no daytime scans)"
     )
+
+
+def test_failed_sidecar_removes_the_array_too(terra_nadir, tmp_path, monkeypatch):
+    """The .npy is complete but the .json cannot be written: neither final name remains."""
+    real_open = Path.open
+
+    def no_room_for_json(self, *args, **kwargs):
+        if ".json." in self.name:
+            raise OSError(28, "No space left on device")
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", no_room_for_json)
+    result = run_crop(terra_nadir, "-o", tmp_path)
+    assert result.exit_code == OutputError.exit_code
+    assert list(tmp_path.iterdir()) == []

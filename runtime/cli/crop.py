@@ -27,28 +27,37 @@ TOOL = "ice-runtime crop"
 log = logging.getLogger(__name__)
 
 
-def _write_atomic(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, then rename it to ``path``."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with temp.open("xb") as file:  # permissions from the umask, like any new file
-            write(file)
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+def _temporary(path: Path) -> Path:
+    """A fresh name next to ``path`` for writing before the rename."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def write_crop(crop: Crop, out_dir: Path) -> Path:
-    """Write the crop's array and JSON sidecar into ``out_dir``; return the array's path."""
+    """Write the crop's array and JSON sidecar into ``out_dir``; return the array's path.
+
+    Both go to temporary files first and are renamed only when both are complete, so a failure
+    leaves neither final name behind.
+    """
     name = crop.info.granule_id
     array_path = out_dir / f"{name}.npy"
     sidecar = json.dumps(crop.info.to_dict(), indent=2).encode()
+    writers = {
+        array_path: lambda file: np.save(file, crop.reflectance, allow_pickle=False),
+        out_dir / f"{name}.json": lambda file: file.write(sidecar),
+    }
+    temporaries = {}
     try:
-        _write_atomic(array_path, lambda f: np.save(f, crop.reflectance, allow_pickle=False))
-        _write_atomic(out_dir / f"{name}.json", lambda f: f.write(sidecar))
+        for path, write in writers.items():
+            temporaries[path] = _temporary(path)
+            with temporaries[path].open("xb") as file:  # permissions from the umask
+                write(file)
+        for path, temporary in temporaries.items():
+            os.replace(temporary, path)
     except OSError as error:
         raise OutputError(f"cannot write {name} ({error.strerror})", out_dir) from None
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
     return array_path
 
 
