@@ -28,7 +28,9 @@ def evaluate(
         "evaluation"
     ),
     seed: Annotated[int, typer.Option(help="Split seed (ONNX models; forest sample).")] = 0,
-    validation_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.15,
+    validation_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="Validation share (ONNX models).")
+    ] = 0.15,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Score a model on the validation split, overall and per regime, beside baselines."""

@@ -30,7 +30,9 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1, help="Training batch (talk: 32).")] = 32,
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed of split, initial weights, shuffling.")] = 0,
-    validation_fraction: Annotated[float, typer.Option(min=0.01, max=0.9)] = 0.15,
+    validation_fraction: Annotated[
+        float, typer.Option(min=0.01, max=0.9, help="Share of scenes for validation (talk: 0.15).")
+    ] = 0.15,
     augment: Annotated[bool, typer.Option(help="Radiometric jitter of training crops.")] = True,
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N scenes.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any).")] = None,
