@@ -12,6 +12,7 @@ import torch
 from export.onnx_export import OPSET
 from export.parity import TOLERANCES, ParityReport
 from export.quantize import VariantResult
+from export.samples import IOU_CROPS
 
 INPUT_NOTE = (
     "raw L1B reflectance from the reader (rho * cos(solar zenith), bands 1-7 in that order, "
@@ -113,7 +114,8 @@ def render(
             "## Reduced-precision variants",
             "",
             "Kept only if faster where they are meant to run (int8: CPU, fp16: CUDA) and within "
-            "0.005 of fp32's IoU; each checked against PyTorch with its own, looser tolerance "
+            f"0.005 of fp32's IoU on up to {IOU_CROPS} labelled crops of the same source; each "
+            "checked against PyTorch on the crops above with its own, looser tolerance "
             f"(int8: {TOLERANCES['int8'].describe()}; fp16: {TOLERANCES['fp16'].describe()}).",
             "",
         ]

@@ -43,12 +43,13 @@ class Tolerance:
 #: fp32 must match eager to float rounding. fp16 keeps about three decimal digits: a
 #: probability may move by up to 1e-2 and a few cells near the threshold may flip. int8 moves
 #: probabilities further and flips cells along the ice edges (first trained M20.1, synthetic
-#: validation scenes: max 0.03, 0.3 % of cells); its usefulness is judged by the validation
-#: IoU, this bound only catches a broken quantisation.
+#: validation scenes, after 2 and 12 epochs: max 0.03 and 0.06, 0.3 % of cells; the
+#: difference grows as training sharpens the model); its usefulness is judged by the
+#: validation IoU, this bound only catches a broken quantisation.
 TOLERANCES = {
     "fp32": Tolerance(max_abs_diff=1e-4, mask_disagreement=1e-5),
     "fp16": Tolerance(max_abs_diff=1e-2, mask_disagreement=1e-3),
-    "int8": Tolerance(max_abs_diff=0.1, mask_disagreement=2e-2),
+    "int8": Tolerance(max_abs_diff=0.25, mask_disagreement=2e-2),
 }
 
 
@@ -75,12 +76,16 @@ class ParityReport:
             and self.disagreement <= tolerance.mask_disagreement
         )
 
-    def summary(self) -> str:
+    def figures(self) -> str:
         return (
-            f"{self.crops} crops ({self.source}, the last with added no-data areas), "
-            f"{self.cells} cells of which {self.nodata_cells} without data: "
             f"max |diff| {self.max_abs_diff:.3g}, mean |diff| {self.mean_abs_diff:.3g}, "
             f"{self.disagreeing_cells} disagreeing cells ({self.disagreement:.3g})"
+        )
+
+    def summary(self) -> str:
+        return (
+            f"{self.crops} crops ({self.source}; the last with added no-data areas), "
+            f"{self.cells} cells of which {self.nodata_cells} without data: {self.figures()}"
         )
 
 

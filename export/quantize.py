@@ -160,7 +160,7 @@ class VariantResult:
 
         keep, why = self.verdict()
         return (
-            f"{self.precision} ({self.device}): parity {self.parity.summary()}; "
+            f"{self.precision} ({self.device}): parity {self.parity.figures()}; "
             f"batch-1 seconds per image fp32 {fmt(self.seconds_fp32, '.4f')}, "
             f"{self.precision} {fmt(self.seconds_variant, '.4f')}; "
             f"IoU fp32 {fmt(self.iou_fp32, '.4f')}, {self.precision} "

@@ -90,8 +90,9 @@ def from_dataset(folder: Path, split: dict | None, evaluation: int,
     and training scenes when the folder holds them (`split` is the checkpoint's
     train_config["split"] with "training" and "validation" name lists)."""
     dataset = load_dataset(folder)
+    synthetic = ", synthetic" if "synthetic" in dataset.source.lower() else ""
     crops = _samples(dataset.names, dataset.crops.numpy(), dataset.labels.numpy(),
-                     dataset.obscured.numpy(), f"crops of {folder} ({dataset.source})")
+                     dataset.obscured.numpy(), f"crops of {folder}{synthetic}")
     position = {name: i for i, name in enumerate(dataset.names)}
     chosen = [
         [position[n] for n in (split or {}).get(part, []) if n in position][:count]
@@ -101,9 +102,8 @@ def from_dataset(folder: Path, split: dict | None, evaluation: int,
         log.info("crops from the checkpoint's split: %d validation, %d training",
                  len(chosen[0]), len(chosen[1]))
         return (
-            crops.take(chosen[0], f"the checkpoint's validation scenes in {folder} "
-                                  f"({dataset.source})"),
-            crops.take(chosen[1], f"the checkpoint's training scenes in {folder}"),
+            crops.take(chosen[0], f"the checkpoint's validation scenes in {folder}{synthetic}"),
+            crops.take(chosen[1], f"the checkpoint's training scenes in {folder}{synthetic}"),
         )
     log.info("%s does not hold the checkpoint's scenes: alternate crops", folder)
     return _alternate(crops, evaluation, calibration)
