@@ -27,6 +27,7 @@ import functools
 import io
 import logging
 import math
+import textwrap
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoin
 from training.dataset import Dataset, band_statistics, load_dataset, split
 from training.losses import dice_bce_loss
 from training.metrics import Confusion, confusion
-from training.models import SSegm, build_model
+from training.models import DISPLAY_NAMES, SSegm, build_model
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def plot_curve(history: list[dict], architecture: str, data: str, path: Path) ->
     epochs = [row["epoch"] for row in history]
     val = [math.nan if row["val_iou"] is None else row["val_iou"] for row in history]
     train = [math.nan if row["train_iou"] is None else row["train_iou"] for row in history]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig, ax = plt.subplots(figsize=(7, 4.4), dpi=100, layout="constrained")
     ax.plot(epochs, train, label=f"{architecture} train IoU")
     ax.plot(epochs, val, label=f"{architecture} validation IoU")
     if any(not math.isnan(v) for v in val):
@@ -220,7 +221,8 @@ def plot_curve(history: list[dict], architecture: str, data: str, path: Path) ->
                    label=f"best: epoch {epochs[best]}, IoU {val[best]:.4f}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("IoU of the ice class (water cells)")
-    ax.set_title(f"SSegm {architecture} ({data[:60]})", fontsize=9)
+    ax.set_title(f"{DISPLAY_NAMES[architecture]}: IoU per epoch\n"
+                 + textwrap.fill(textwrap.shorten(data, 180), 90), fontsize=8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     buffer = io.BytesIO()
