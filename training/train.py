@@ -340,6 +340,9 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
         row |= _finite({f"val_{k}": v for k, v in val_metrics.items()})
         row["seconds"] = round(time.perf_counter() - started, 2)
         _record_epoch(run, row, val_metrics, out_dir, train_config, data)
+        log.info("epoch %d: train loss %.4f IoU %.4f, validation IoU %.4f (best %.4f), %.0f s",
+                 epoch, train_metrics["loss"], train_metrics["iou"], val_metrics["iou"],
+                 run.best_iou, row["seconds"])
         bar.set_postfix(loss=f"{train_metrics['loss']:.4f}", val_iou=f"{val_metrics['iou']:.4f}",
                         best=f"{run.best_iou:.4f}")
     return load_checkpoint(out_dir / "best.ckpt")["metrics"]
