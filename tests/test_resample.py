@@ -88,8 +88,11 @@ def test_aqua_band6_against_satpy(name, request):
     """Where satpy has band 6 the values agree; exactly so where it comes from the same pixel.
 
     satpy fills a cell whose nearest pixel lies on a dead row from a working row up to 1 km
-    away, so at sharp edges its value belongs to a neighbouring place (test_band6 measures
-    ours against the truth); where the nearest pixel is a working one both take that pixel.
+    away, so at sharp edges its value belongs to a neighbouring place; ours takes the restored
+    nearest pixel, which is closer to the truth (test_band6's knocked-out Terra test). Matching
+    satpy to 0.02 over all cells would need its displaced pixels (99th percentile 0.04-0.05
+    against the truth; BENCHMARKS.md "Band-6 restoration"), so the 99th percentile is checked
+    where the nearest pixel is a working one and both take that pixel.
     """
     path = request.getfixturevalue(name)
     ours = read_crop(path).reflectance[BAND6]

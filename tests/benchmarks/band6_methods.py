@@ -6,28 +6,43 @@ Band 6 of complete swath data is knocked out on Aqua's dead detectors and restor
 - "regression+residual" (runtime.band6.restore): the regression plus its error at the working
   detectors (averaged over 5 columns), interpolated along track.
 Scenes (all synthetic): the smooth and "realistic" ones of tests/band6_scenes.py and, optionally,
-Terra granule files given on the command line (read with runtime.granule.read_swath). For those
-files it also writes a copy with the rows knocked out and compares, on the grid, our crop and
-satpy + pyresample's with the crop of the complete file.
+granule files given on the command line (read with runtime.granule.read_swath).
 
-Run from the repository root: python -m tests.benchmarks.band6_methods [TERRA_GRANULE.hdf ...]
+On the grid it also compares three rules for which pixel gives a cell its band 6:
+- "nearest pixel" (runtime.granule.read_crop): restored and measured pixels alike;
+- "measured first (footprint)": a working detector's pixel whose footprint reaches the cell
+  (runtime.resample's radius) wins over a nearer restored one; restored pixels fill the rest;
+- "measured first (1000 m)": the same with satpy's fixed 1000 m radius for the working pixels.
+For a Terra file it writes a copy with Aqua's rows knocked out and compares each rule, and
+satpy + pyresample, with the crop of the complete file (the truth). For an Aqua file it compares
+each rule with satpy + pyresample on the cells valid in both, as issue 2's acceptance does.
+
+Run from the repository root:
+    python -m tests.benchmarks.band6_methods [GRANULE.hdf ...]
+    python -m tests.benchmarks.band6_methods --simulate DIR   (writes 3 Terra + 3 Aqua granules
+    of the scene simulator, partly or mostly cloudy, into DIR and measures them)
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
+import argparse
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from pyhdf.SD import SD, SDC
 
-from runtime import band6
+from runtime import band6, grid, resample
 from runtime.granule import read_crop, read_swath
 from tests.band6_scenes import realistic_scene, smooth_scene
+from tests.test_band6 import knocked_out_copy
 from tests.test_resample import satpy_crop
-from training.granule_writer import AQUA_BAND6_DEAD_DETECTORS, SI_DEAD, UI_SPECIAL
+from training.granule_writer import AQUA_BAND6_DEAD_DETECTORS
+from training.simulator.granule import write_scene_granule
+from training.simulator.regimes import sample_specs
+from training.simulator.render import render_scene
+
+BAND4 = grid.BANDS.index(4)
+SATPY = "satpy + pyresample (1000 m)"
 
 
 def errors(truth: np.ndarray, dead: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -51,60 +66,87 @@ def errors(truth: np.ndarray, dead: np.ndarray) -> dict[str, tuple[float, float]
     return out
 
 
-def knocked_out_copy(path: Path, directory: Path, dead: np.ndarray) -> Path:
-    """A copy of a granule whose band-6 rows of the ``dead`` detectors are 65531 (UI 15)."""
-    copy = directory / path.name
-    shutil.copy(path, copy)
-    sd = SD(str(copy), SDC.WRITE)
-    try:
-        for name, code in (("EV_500_RefSB", SI_DEAD), ("EV_500_RefSB_Uncert_Indexes", UI_SPECIAL)):
-            sds = sd.select(name)
-            data = sds[:]
-            rows = data[3].reshape(-1, band6.DETECTORS, data.shape[-1])  # band 6 is index 3
-            rows[:, dead] = code
-            sds[:] = data
-            sds.endaccess()
-        flags = np.array(sd.attributes()["Dead Detector List"], np.int8)
-        flags[140:160] |= dead.astype(np.int8)
-        sd.attr("Dead Detector List").set(SDC.INT8, flags.tolist())
-    finally:
-        sd.end()
-    return copy
+def pixel_choices(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Band 6 of a granule with dead rows on the grid by each pixel rule; band 4 on the grid."""
+    _, swath = read_swath(path)
+    radius = resample.search_radius(swath.along_scan, swath.along_track)
+    measured = swath.reflectance[band6.BAND6 : band6.BAND6 + 1].copy()
+    band6.restore(swath.reflectance, swath.dead_band6_detectors)
+    crop = resample.resample_nearest(swath.xyz, radius, swath.reflectance)
+    nearest = crop[band6.BAND6]
+    choices = {"nearest pixel (ours)": nearest}
+    for label, working_radius in (("footprint", radius), ("1000 m", np.maximum(radius, 1000.0))):
+        first = resample.resample_nearest(swath.xyz, working_radius, measured)[0]
+        choices[f"measured first ({label})"] = np.where(np.isnan(first), nearest, first)
+    return choices, crop[BAND4]
 
 
-def grid_errors(path: Path, dead: np.ndarray) -> dict[str, tuple[float, float, float]]:
-    """On the grid: ours and satpy on the knocked-out copy against our crop of the original.
+def difference(crop: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """Median and 99th percentile of |crop - reference| over cells valid in both."""
+    both = np.isfinite(crop) & np.isfinite(reference)
+    error = np.abs(crop - reference)[both]
+    return float(np.median(error)), float(np.percentile(error, 99))
 
-    Returns per reader: share of cells with band 6, median and 99th percentile |error|.
+
+def against_truth(path: Path, dead: np.ndarray) -> dict[str, tuple[float, float, float]]:
+    """Terra file, rows knocked out: each rule and satpy against the crop of the complete file.
+
+    Returns per rule: share of cells with band 6, median and 99th percentile |error|.
     """
     truth = read_crop(path).reflectance[band6.BAND6]
     with tempfile.TemporaryDirectory() as directory:
         copy = knocked_out_copy(path, Path(directory), dead)
-        crops = {
-            "ours (restored)": read_crop(copy).reflectance[band6.BAND6],
-            "satpy + pyresample (1000 m)": satpy_crop(copy)[band6.BAND6],
-        }
-    out = {}
-    for name, crop in crops.items():
-        both = np.isfinite(crop) & np.isfinite(truth)
-        error = np.abs(crop - truth)[both]
-        out[name] = (
-            float(np.isfinite(crop).mean()),
-            float(np.median(error)),
-            float(np.percentile(error, 99)),
-        )
-    return out
+        crops, _ = pixel_choices(copy)
+        crops[SATPY] = satpy_crop(copy)[band6.BAND6]
+    return {
+        name: (float(np.isfinite(crop).mean()), *difference(crop, truth))
+        for name, crop in crops.items()
+    }
+
+
+def against_satpy(path: Path) -> dict[str, tuple[float, float, float]]:
+    """Aqua file: each rule against satpy where both have band 6.
+
+    Returns per rule: median and 99th percentile |difference|, and the share of grid cells
+    without band 6 beyond those without band 4.
+    """
+    crops, band4 = pixel_choices(path)
+    theirs = satpy_crop(path)[band6.BAND6]
+    extra = float(np.isnan(band4).sum()) / band4.size
+    return {
+        name: (*difference(crop, theirs), float(np.isnan(crop).sum()) / crop.size - extra)
+        for name, crop in crops.items()
+    }
+
+
+def simulate(directory: Path) -> list[Path]:
+    """Three Terra and three Aqua granules of the scene simulator, not clear-sky (synthetic)."""
+    specs = [s for s in sample_specs(40, 0, seed=11) if s.cloud_regime != "clear"]
+    paths = []
+    for platform in ("Terra", "Aqua"):
+        for spec in [s for s in specs if s.platform == platform][:3]:
+            folder = directory / spec.name
+            folder.mkdir(parents=True, exist_ok=True)
+            paths.append(write_scene_granule(render_scene(spec), folder, deflate=None))
+            print(
+                f"{paths[-1]}: {spec.ice_regime} ice, {spec.cloud_regime} cloudy, "
+                f"scan angle {spec.scan_angle_deg:.0f} deg"
+            )
+    return paths
 
 
 def main(paths: list[Path]) -> None:
     rng = np.random.default_rng(6)
     dead = np.zeros(band6.DETECTORS, bool)
     dead[list(AQUA_BAND6_DEAD_DETECTORS)] = True
+    platforms = {path: read_swath(path)[0].platform for path in paths}
+    terra = [path for path in paths if platforms[path] == "Terra"]
+    aqua = [path for path in paths if platforms[path] == "Aqua"]
     scenes = {
         "smooth (synthetic)": smooth_scene(rng),
         "realistic (synthetic)": realistic_scene(rng),
     }
-    for path in paths:
+    for path in terra:
         scenes[f"{path.name} (synthetic granule)"] = read_swath(path)[1].reflectance
     print("Swath space, knocked-out rows only:\n")
     print("| scene | method | median abs error | 99th percentile |")
@@ -112,13 +154,23 @@ def main(paths: list[Path]) -> None:
     for scene, truth in scenes.items():
         for method, (median, p99) in errors(truth, dead).items():
             print(f"| {scene} | {method} | {median:.4f} | {p99:.4f} |")
-    print("\nOn the grid, against the crop of the complete granule:\n")
-    print("| granule | reader | cells with band 6 | median abs error | 99th percentile |")
+    print("\nOn the grid, Terra with Aqua's rows knocked out, against the complete crop:\n")
+    print("| granule | pixel rule | cells with band 6 | median abs error | 99th percentile |")
     print("|---|---|---|---|---|")
-    for path in paths:
-        for reader, (share, median, p99) in grid_errors(path, dead).items():
-            print(f"| {path.name} | {reader} | {share:.1%} | {median:.4f} | {p99:.4f} |")
+    for path in terra:
+        for rule, (share, median, p99) in against_truth(path, dead).items():
+            print(f"| {path.name} | {rule} | {share:.1%} | {median:.4f} | {p99:.4f} |")
+    print("\nOn the grid, Aqua, against satpy + pyresample where both have band 6:\n")
+    print("| granule | pixel rule | median abs diff | 99th percentile | no band 6 beyond band 4 |")
+    print("|---|---|---|---|---|")
+    for path in aqua:
+        for rule, (median, p99, extra) in against_satpy(path).items():
+            print(f"| {path.name} | {rule} | {median:.4f} | {p99:.4f} | {extra:.2%} |")
 
 
 if __name__ == "__main__":
-    main([Path(arg) for arg in sys.argv[1:]])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("granules", nargs="*", type=Path)
+    parser.add_argument("--simulate", type=Path, help="write simulator granules here first")
+    args = parser.parse_args()
+    main(args.granules + (simulate(args.simulate) if args.simulate else []))
