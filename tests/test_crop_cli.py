@@ -1,4 +1,4 @@
-"""`ice-runtime crop`: outputs per granule, batch behaviour on failures, atomic writes."""
+"""`ice-runtime crop`: outputs per granule, failures and copies in a batch, atomic writes."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def test_failures_do_not_stop_the_batch_and_the_first_code_wins(
         "MOD02HKM.A2024040.0210.061.npy",
     ]
     assert run_crop(text, mod03, "-o", tmp_path / "b").exit_code == NotHDF4.exit_code
+
+
+def test_second_copy_of_a_granule_is_skipped_with_a_warning(aqua_nadir, aqua_imapp, tmp_path):
+    """The NASA and the IMAPP file of one pass: the first given is kept, the batch succeeds."""
+    result = run_crop(aqua_nadir, aqua_imapp, "-o", tmp_path)
+    assert result.exit_code == 0, result.output
+    name = read_crop(aqua_nadir).info.granule_id
+    assert result.stderr == (
+        f"ice-runtime crop: warning: {aqua_imapp}: same granule {name} as {aqua_nadir}, skipped\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.json", f"{name}.npy"]
+    assert json.loads((tmp_path / f"{name}.json").read_text())["source"] == aqua_nadir.name
 
 
 def test_failed_write_leaves_no_file(terra_nadir, tmp_path, monkeypatch):

@@ -5,6 +5,11 @@ no data) and ``DIR/<granule_id>.json`` (the GranuleInfo), each through a tempora
 renamed into place, so a final name never holds a half-written file. A granule that fails is
 reported on one line and the others are still processed; the exit code is then that of the
 FIRST failure (0 when all succeed).
+
+Two files of one granule in a batch (the NASA and the IMAPP name of the same pass, or one path
+given twice) would write the same crop name: the first one given is kept, each later one is
+skipped with a one-line warning naming both files, and the batch goes on (exit code 0 for
+them), so a training set holds each granule once and a long batch is not failed by a copy.
 """
 
 from __future__ import annotations
@@ -61,6 +66,11 @@ def write_crop(crop: Crop, out_dir: Path) -> Path:
     return array_path
 
 
+def _skip_copy(granule: Path, first: Path, name: str) -> None:
+    """Say on one line that ``granule`` is a second copy of ``name`` and is not written."""
+    typer.echo(f"{TOOL}: warning: {granule}: same granule {name} as {first}, skipped", err=True)
+
+
 def _output_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -75,17 +85,28 @@ def crop(
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the crops.")],
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Crop granules onto the bay grid: <granule_id>.npy + <granule_id>.json each."""
+    """Crop granules onto the bay grid: <granule_id>.npy + <granule_id>.json each.
+
+    A later file of a granule already cropped in this batch (its copy under another name) is
+    skipped with a warning.
+    """
     setup_logging(verbose)
     out_dir = _output_dir(output)
     first_failure: typer.Exit | None = None
+    sources: dict[str, Path] = {}  # granule_id -> the file its crop was written from
     for granule in granules:
         try:
-            written = write_crop(read_crop(granule), out_dir)
+            cropped = read_crop(granule)
+            name = cropped.info.granule_id
+            if name in sources:
+                _skip_copy(granule, sources[name], name)
+                continue
+            written = write_crop(cropped, out_dir)
         except BayIceError as error:
             exit_ = fail(TOOL, error)
             first_failure = first_failure or exit_
             continue
+        sources[name] = granule
         log.info("%s -> %s", granule, written)
     if first_failure is not None:
         raise first_failure
