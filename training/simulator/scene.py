@@ -29,7 +29,7 @@ from training.simulator.raster import FineRaster, shift
 #: Whiteness limits of the classes reported by ``train-ssegm stats``.
 GREY_ICE_MAX_WHITENESS = 0.5
 WHITE_ICE_MIN_WHITENESS = 0.85
-#: Winter monsoon direction the drift ice streams towards, degrees clockwise from south.
+#: Drift ice streams southwards with the winter monsoon, within this many degrees either side.
 WIND_FROM_NORTH_SPREAD_DEG = 30.0
 
 
@@ -48,14 +48,26 @@ class Regime:
 
 
 REGIMES = {
-    "early-fast": Regime((0.55, 0.68), (0, 6), (0.1, 0.5), (0.3, 0.9), (0.2, 0.6), (0.0, 0.06),
-                         (0, 1), False),
-    "drift": Regime((0.42, 0.55), (10, 45), (0.5, 0.95), (0.85, 1.0), (0.6, 1.0), (0.0, 0.04),
-                    (1, 4), False),
-    "thin": Regime((0.5, 0.68), (3, 15), (0.3, 0.8), (0.7, 1.0), (0.0, 0.35), (0.1, 0.3),
-                   (0, 2), False),
-    "break-up": Regime((0.55, 0.72), (5, 25), (0.1, 0.5), (0.5, 0.85), (0.3, 0.8), (0.0, 0.02),
-                       (1, 4), True),
+    "early-fast": Regime(
+        fast_threshold=(0.55, 0.68), drift_km=(0, 6), drift_concentration=(0.1, 0.5),
+        fast_whiteness=(0.3, 0.9), drift_whiteness=(0.2, 0.6), thin_sheet=(0.0, 0.06),
+        leads_per_100km=(0, 1), open_leads=False,
+    ),
+    "drift": Regime(
+        fast_threshold=(0.42, 0.55), drift_km=(10, 45), drift_concentration=(0.5, 0.95),
+        fast_whiteness=(0.85, 1.0), drift_whiteness=(0.6, 1.0), thin_sheet=(0.0, 0.04),
+        leads_per_100km=(1, 4), open_leads=False,
+    ),
+    "thin": Regime(
+        fast_threshold=(0.5, 0.68), drift_km=(3, 15), drift_concentration=(0.3, 0.8),
+        fast_whiteness=(0.7, 1.0), drift_whiteness=(0.0, 0.35), thin_sheet=(0.1, 0.3),
+        leads_per_100km=(0, 2), open_leads=False,
+    ),
+    "break-up": Regime(
+        fast_threshold=(0.55, 0.72), drift_km=(5, 25), drift_concentration=(0.1, 0.5),
+        fast_whiteness=(0.5, 0.85), drift_whiteness=(0.3, 0.8), thin_sheet=(0.0, 0.02),
+        leads_per_100km=(1, 4), open_leads=True,
+    ),
 }
 
 
@@ -113,8 +125,13 @@ def _leads(shape: tuple[int, int], count: int, rng: np.random.Generator) -> np.n
     return leads
 
 
-def _ice(raster: FineRaster, regime: Regime, rng: np.random.Generator):
-    """Ice share and whiteness of the sea for one scene of an ice regime."""
+def _ice(
+    raster: FineRaster, regime: Regime, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ice share and whiteness of the sea for one scene of an ice regime.
+
+    Leads in the ice hold open water during break-up and new nilas otherwise.
+    """
     shape = raster.shape
     dy_km, dx_km = raster.pixel_km
     large = gaussian_field(shape, rng, 30, 600)
@@ -165,8 +182,8 @@ def _ice(raster: FineRaster, regime: Regime, rng: np.random.Generator):
     if regime.open_leads:
         ice[leads] = 0.0
     else:
-        whiteness[leads & (ice > 0)] = np.clip(0.1 * whiteness_noise[leads & (ice > 0)], 0, 0.2)
-        ice[leads & fast] = 1.0
+        refrozen = leads & (ice > 0)
+        whiteness[refrozen] = np.clip(0.1 * whiteness_noise[refrozen], 0, 0.2)
     return ice, whiteness
 
 
