@@ -115,3 +115,9 @@ def test_failed_sidecar_removes_the_array_too(terra_nadir, tmp_path, monkeypatch
     result = run_crop(terra_nadir, "-o", tmp_path)
     assert result.exit_code == OutputError.exit_code
     assert list(tmp_path.iterdir()) == []
+
+
+def test_command_line_start_up_does_not_load_onnxruntime():
+    """Every command's module is imported at start-up; crop never runs a model."""
+    code = "import sys, runtime.cli; sys.exit('onnxruntime' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -13,7 +13,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated
 
-import onnxruntime as ort
 import typer
 
 import models
@@ -50,6 +49,8 @@ def model_report(path: Path) -> dict:
 
 def report(model: Path | None) -> dict:
     """Everything `info` shows, as plain data. An explicit bad model raises ModelError."""
+    import onnxruntime as ort  # here, not at the top: every command's module is imported
+
     path = model or models.default_model_path()
     found = model is not None or path.is_file()
     return {
