@@ -14,11 +14,9 @@ into the dead rows and added back. The regression keeps the sharp spectral contr
 pixel (ice next to water, cloud edges); the residual term corrects what a single linear law gets
 wrong locally (one surface type dominating the fit). Pixels without usable band 5 or 7 stay NaN.
 
-On the grid a restored pixel counts like a measured one: each cell takes its nearest pixel
-(``runtime.resample``), so band 6 comes from the same place as the other bands. Preferring a
-farther working detector's pixel, as satpy does (it leaves the dead rows empty), was measured
-and rejected: against the truth its 99th percentile error is 0.04-0.05 against 0.005 (synthetic
-granules; BENCHMARKS.md "Band-6 restoration").
+On the grid a restored value only fills the cells no working detector saw: ``restore`` returns
+which pixels it filled, and ``runtime.resample.resample_measured_first`` gives each cell the
+nearest measured band-6 pixel within 1000 m first (see there for why and what it costs).
 """
 
 from __future__ import annotations
@@ -40,25 +38,30 @@ RESIDUAL_COLUMNS = 5
 MIN_SAMPLES = 100
 
 
-def restore(reflectance: np.ndarray, dead: np.ndarray) -> None:
+def restore(reflectance: np.ndarray, dead: np.ndarray) -> np.ndarray:
     """Fill the NaN pixels of band 6 on the dead detectors' rows, in place.
 
     ``reflectance``: float32 (7, rows, cols) in band order 1..7, rows = whole scans of 20
-    detectors; ``dead``: bool (20,), True for each detector to restore.
+    detectors; ``dead``: bool (20,), True for each detector to restore. Returns bool (rows,
+    cols), True for each pixel whose band 6 is now a restored (not measured) value.
     """
+    restored = np.zeros(reflectance.shape[1:], bool)
     if not dead.any() or dead.all():
-        return
+        return restored
     bands = reflectance.reshape(7, -1, DETECTORS, reflectance.shape[-1])  # (7, scans, 20, cols)
     predicted = regression_estimate(bands, dead)
     if predicted is None:
         log.warning("band 6: too few working pixels to restore %d dead detectors", dead.sum())
-        return
+        return restored
     residual = _running_mean(bands[BAND6] - predicted, RESIDUAL_COLUMNS)  # 0 on dead rows
     correction = interpolate_detectors(residual, dead)
     rows = bands[BAND6][:, dead]  # a copy: written back below
     missing = np.isnan(rows)
     rows[missing] = (predicted[:, dead] + correction[:, dead])[missing]
     bands[BAND6][:, dead] = rows
+    flags = restored.reshape(bands.shape[1:])  # a view: (scans, 20, cols)
+    flags[:, dead] = missing & np.isfinite(rows)
+    return restored
 
 
 def regression_estimate(bands: np.ndarray, dead: np.ndarray) -> np.ndarray | None:

@@ -5,7 +5,8 @@ its name, so NASA archive, near-real-time and direct-broadcast (IMAPP, SeaDAS) f
 Only the whole scans and the frame range whose 1 km geolocation comes near the bay are read.
 Steps: check the file -> identify -> metadata -> find the window -> read SI/UI windows ->
 reflectance (``runtime.calibration``) -> restore Aqua band 6 (``runtime.band6``) -> 500 m
-geolocation (``runtime.geolocation``) -> nearest neighbour onto the grid (``runtime.resample``).
+geolocation (``runtime.geolocation``) -> nearest neighbour onto the grid (``runtime.resample``;
+band 6 measured pixels first).
 Bad input raises the matching ``runtime.errors.BayIceError``.
 """
 
@@ -116,9 +117,12 @@ def read_crop(path: str | Path) -> Crop:
     """The granule at ``path`` on the bay grid, with its metadata and water coverage."""
     path = Path(path)
     info, swath = read_swath(path)
-    band6.restore(swath.reflectance, swath.dead_band6_detectors)
+    restored = band6.restore(swath.reflectance, swath.dead_band6_detectors)
     radius = resample.search_radius(swath.along_scan, swath.along_track)
     reflectance = resample.resample_nearest(swath.xyz, radius, swath.reflectance)
+    reflectance[band6.BAND6] = resample.resample_measured_first(
+        swath.xyz, radius, swath.reflectance[band6.BAND6], restored
+    )
     has_data = np.isfinite(reflectance).any(axis=0)
     if not has_data.any():
         inside = resample.near_bay(swath.xyz, margin_km=0.0)

@@ -13,6 +13,7 @@ import functools
 import numpy as np
 import pytest
 from pyresample.geometry import AreaDefinition
+from scipy.spatial import cKDTree
 
 from runtime import grid, resample
 from runtime.geolocation import lonlat_to_xyz
@@ -59,50 +60,29 @@ def test_crop_agrees_with_satpy(name, request):
     theirs = satpy_crop(path)
     for band, (mine, ref) in enumerate(zip(ours, theirs, strict=True)):
         if name.startswith("aqua") and band == BAND6:
-            continue  # satpy leaves Aqua's dead band-6 rows empty: test_aqua_band6_against_satpy
+            continue  # satpy leaves Aqua's dead band-6 rows empty: test_aqua_band6_agrees_...
         median, p99, same_mask = agreement(mine, ref)
         assert median <= MEDIAN_MAX, (name, band + 1, median)
         assert p99 <= P99_MAX, (name, band + 1, p99)
         assert same_mask >= MASK_AGREEMENT_MIN, (name, band + 1, same_mask)
 
 
-def _nearest_pixel_is_working(path) -> np.ndarray:
-    """Cells whose nearest 500 m pixel (any validity, 1000 m radius) is a working band-6 row."""
-    from pyhdf.SD import SD
-    from pyresample.geometry import SwathDefinition
-    from pyresample.kd_tree import resample_nearest
-    from satpy import Scene
-
-    scene = Scene(reader="modis_l1b", filenames=[str(path)])
-    scene.load(["longitude", "latitude"], resolution=500)
-    lon, lat = scene["longitude"].values, scene["latitude"].values
-    flags = np.asarray(SD(str(path)).attributes()["Dead Detector List"][140:160])
-    working_row = np.tile(flags == 0, lon.shape[0] // 20)[:, None] * np.ones_like(lon)
-    return resample_nearest(
-        SwathDefinition(lon, lat), working_row, bay_area(), radius_of_influence=1000, fill_value=0
-    ).astype(bool)
-
-
 @pytest.mark.parametrize("name", ["aqua_nadir", "aqua_mid", "aqua_edge"])
-def test_aqua_band6_against_satpy(name, request):
-    """Where satpy has band 6 the values agree; exactly so where it comes from the same pixel.
+def test_aqua_band6_agrees_with_satpy_where_satpy_has_it(name, request):
+    """Issue 2: median <= 0.002 and 99th percentile <= 0.02 over all cells valid in both.
 
-    satpy fills a cell whose nearest pixel lies on a dead row from a working row up to 1 km
-    away, so at sharp edges its value belongs to a neighbouring place; ours takes the restored
-    nearest pixel, which is closer to the truth (test_band6's knocked-out Terra test). Matching
-    satpy to 0.02 over all cells would need its displaced pixels (99th percentile 0.04-0.05
-    against the truth; BENCHMARKS.md "Band-6 restoration"), so the 99th percentile is checked
-    where the nearest pixel is a working one and both take that pixel.
+    Measured pixels come first within satpy's 1000 m (resample.resample_measured_first), so a
+    cell satpy fills takes the same pixel. satpy leaves the cells only dead detectors saw empty
+    (11-38 % of the grid here); ours fills them with restored values. So the masks agree one
+    way: every cell satpy has, ours has (to 0.5 % of the grid).
     """
     path = request.getfixturevalue(name)
     ours = read_crop(path).reflectance[BAND6]
     theirs = satpy_crop(path)[BAND6]
-    median, _, _ = agreement(ours, theirs)
+    median, p99, _ = agreement(ours, theirs)
     assert median <= MEDIAN_MAX
-    same_pixel = _nearest_pixel_is_working(path)
-    _, p99, _ = agreement(ours[same_pixel], theirs[same_pixel])
     assert p99 <= P99_MAX
-    assert (np.isfinite(theirs) & np.isnan(ours)).mean() <= 0.005  # ours is the fuller one
+    assert (np.isfinite(theirs) & np.isnan(ours)).mean() <= 1 - MASK_AGREEMENT_MIN
 
 
 def test_radius_follows_the_footprint():
@@ -155,3 +135,19 @@ def test_unusable_pixel_hands_its_cells_to_a_usable_neighbour():
     inside = (np.abs(lon - 131.9) < 0.2) & (np.abs(lat - 42.8) < 0.3)
     assert np.isfinite(out[1][inside]).all()
     assert np.isfinite(out[0][inside]).all()
+
+
+def test_measured_pixels_come_first_within_1000_m():
+    """Rows of restored pixels (value 2) between measured ones (value 1), 500 m apart."""
+    xyz = _regular_swath(500.0, 25.0)
+    radius = _uniform_radius(xyz, 500.0)
+    restored = np.zeros(xyz.shape[:2], bool)
+    restored[np.arange(xyz.shape[0]) % 10 < 6] = True  # 3 km of restored rows, 2 km measured
+    values = np.where(restored, 2.0, 1.0).astype(np.float32)
+    out = resample.resample_measured_first(xyz, radius, values, restored).ravel()
+    lon, lat = grid.cell_centres()
+    cells = lonlat_to_xyz(lon, lat).reshape(-1, 3)
+    to_measured, _ = cKDTree(xyz[~restored]).query(cells)
+    inside = ((np.abs(lon - 131.9) < 0.2) & (np.abs(lat - 42.8) < 0.3)).ravel()
+    assert np.array_equal(out[inside] == 1, to_measured[inside] <= resample.MEASURED_RADIUS_M)
+    assert (out[inside] == 2).any()

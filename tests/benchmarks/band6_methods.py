@@ -9,10 +9,11 @@ Scenes (all synthetic): the smooth and "realistic" ones of tests/band6_scenes.py
 granule files given on the command line (read with runtime.granule.read_swath).
 
 On the grid it also compares three rules for which pixel gives a cell its band 6:
-- "nearest pixel" (runtime.granule.read_crop): restored and measured pixels alike;
-- "measured first (footprint)": a working detector's pixel whose footprint reaches the cell
-  (runtime.resample's radius) wins over a nearer restored one; restored pixels fill the rest;
-- "measured first (1000 m)": the same with satpy's fixed 1000 m radius for the working pixels.
+- "measured first (1000 m)" (runtime.resample.resample_measured_first, what read_crop does): a
+  working detector's pixel within 1000 m (satpy's radius) or within its footprint radius wins
+  over a nearer restored one; restored pixels fill the rest;
+- "measured first (footprint)": the same with only the footprint radius for working pixels;
+- "nearest pixel": restored and measured pixels alike.
 For a Terra file it writes a copy with Aqua's rows knocked out and compares each rule, and
 satpy + pyresample, with the crop of the complete file (the truth). For an Aqua file it compares
 each rule with satpy + pyresample on the cells valid in both, as issue 2's acceptance does.
@@ -26,23 +27,30 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from pyhdf.SD import SD, SDC
 
 from runtime import band6, grid, resample
 from runtime.granule import read_crop, read_swath
 from tests.band6_scenes import realistic_scene, smooth_scene
-from tests.test_band6 import knocked_out_copy
 from tests.test_resample import satpy_crop
-from training.granule_writer import AQUA_BAND6_DEAD_DETECTORS
+from training.granule_writer import AQUA_BAND6_DEAD_DETECTORS, SI_DEAD, UI_SPECIAL
 from training.simulator.granule import write_scene_granule
 from training.simulator.regimes import sample_specs
 from training.simulator.render import render_scene
 
 BAND4 = grid.BANDS.index(4)
 SATPY = "satpy + pyresample (1000 m)"
+#: The "measured first" rules: how far a measured pixel reaches over restored ones (m; at least
+#: the pixel's footprint radius).
+MEASURED_REACH = {
+    "measured first (1000 m, ours)": resample.MEASURED_RADIUS_M,
+    "measured first (footprint)": 0.0,
+}
 
 
 def errors(truth: np.ndarray, dead: np.ndarray) -> dict[str, tuple[float, float]]:
@@ -70,15 +78,36 @@ def pixel_choices(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Band 6 of a granule with dead rows on the grid by each pixel rule; band 4 on the grid."""
     _, swath = read_swath(path)
     radius = resample.search_radius(swath.along_scan, swath.along_track)
-    measured = swath.reflectance[band6.BAND6 : band6.BAND6 + 1].copy()
-    band6.restore(swath.reflectance, swath.dead_band6_detectors)
+    restored = band6.restore(swath.reflectance, swath.dead_band6_detectors)
     crop = resample.resample_nearest(swath.xyz, radius, swath.reflectance)
-    nearest = crop[band6.BAND6]
-    choices = {"nearest pixel (ours)": nearest}
-    for label, working_radius in (("footprint", radius), ("1000 m", np.maximum(radius, 1000.0))):
-        first = resample.resample_nearest(swath.xyz, working_radius, measured)[0]
-        choices[f"measured first ({label})"] = np.where(np.isnan(first), nearest, first)
+    values = swath.reflectance[band6.BAND6]
+    choices = {
+        rule: resample.resample_measured_first(swath.xyz, radius, values, restored, reach)
+        for rule, reach in MEASURED_REACH.items()
+    }
+    choices["nearest pixel"] = crop[band6.BAND6]
     return choices, crop[BAND4]
+
+
+def knocked_out_copy(path: Path, directory: Path, dead: np.ndarray) -> Path:
+    """A copy of a granule whose band-6 rows of the ``dead`` detectors are 65531 (UI 15)."""
+    copy = directory / path.name
+    shutil.copy(path, copy)
+    sd = SD(str(copy), SDC.WRITE)
+    try:
+        for name, code in (("EV_500_RefSB", SI_DEAD), ("EV_500_RefSB_Uncert_Indexes", UI_SPECIAL)):
+            sds = sd.select(name)
+            data = sds[:]
+            rows = data[3].reshape(-1, band6.DETECTORS, data.shape[-1])  # band 6 is index 3
+            rows[:, dead] = code
+            sds[:] = data
+            sds.endaccess()
+        flags = np.array(sd.attributes()["Dead Detector List"], np.int8)
+        flags[140:160] |= dead.astype(np.int8)
+        sd.attr("Dead Detector List").set(SDC.INT8, flags.tolist())
+    finally:
+        sd.end()
+    return copy
 
 
 def difference(crop: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
