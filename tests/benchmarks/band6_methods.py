@@ -164,6 +164,11 @@ def simulate(directory: Path) -> list[Path]:
     return paths
 
 
+def label(path: Path) -> str:
+    """Folder and file name: the fixtures share file names."""
+    return f"{path.parent.name}/{path.name}"
+
+
 def main(paths: list[Path]) -> None:
     rng = np.random.default_rng(6)
     dead = np.zeros(band6.DETECTORS, bool)
@@ -176,7 +181,7 @@ def main(paths: list[Path]) -> None:
         "realistic (synthetic)": realistic_scene(rng),
     }
     for path in terra:
-        scenes[f"{path.name} (synthetic granule)"] = read_swath(path)[1].reflectance
+        scenes[f"{label(path)} (synthetic granule)"] = read_swath(path)[1].reflectance
     print("Swath space, knocked-out rows only:\n")
     print("| scene | method | median abs error | 99th percentile |")
     print("|---|---|---|---|")
@@ -188,13 +193,13 @@ def main(paths: list[Path]) -> None:
     print("|---|---|---|---|---|")
     for path in terra:
         for rule, (share, median, p99) in against_truth(path, dead).items():
-            print(f"| {path.name} | {rule} | {share:.1%} | {median:.4f} | {p99:.4f} |")
+            print(f"| {label(path)} | {rule} | {share:.1%} | {median:.4f} | {p99:.4f} |")
     print("\nOn the grid, Aqua, against satpy + pyresample where both have band 6:\n")
     print("| granule | pixel rule | median abs diff | 99th percentile | no band 6 beyond band 4 |")
     print("|---|---|---|---|---|")
     for path in aqua:
         for rule, (median, p99, extra) in against_satpy(path).items():
-            print(f"| {path.name} | {rule} | {median:.4f} | {p99:.4f} | {extra:.2%} |")
+            print(f"| {label(path)} | {rule} | {median:.4f} | {p99:.4f} | {extra:.2%} |")
 
 
 if __name__ == "__main__":
