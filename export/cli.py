@@ -78,13 +78,15 @@ def _try_variant(
         make_variant(precision, fp32_path, tmp, calibration.reflectance)
         report = measure_parity(model, tmp, parity_crops, threshold, evaluation.source)
         device = TARGET_DEVICE[precision]
-        timing = evaluation.reflectance[:2]
+        seconds = seconds_per_image(
+            [fp32_path, tmp], device, evaluation.reflectance[:3], usable_cpus()
+        ) or [None, None]
         result = VariantResult(
             precision=precision,
             device=device,
             parity=report,
-            seconds_fp32=seconds_per_image(fp32_path, device, timing, usable_cpus()),
-            seconds_variant=seconds_per_image(tmp, device, timing, usable_cpus()),
+            seconds_fp32=seconds[0],
+            seconds_variant=seconds[1],
             iou_fp32=_iou(fp32_path, evaluation, threshold),
             iou_variant=_iou(tmp, evaluation, threshold),
         )

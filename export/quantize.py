@@ -48,7 +48,7 @@ IOU_MARGIN = 0.005
 #: "Faster" means at least this speed-up: smaller gains are within the timing noise of a
 #: shared 2-core machine.
 MIN_SPEEDUP = 1.1
-TIMING_RUNS = 10
+TIMING_RUNS = 15
 
 
 class _Crops(CalibrationDataReader):
@@ -101,22 +101,29 @@ def make_variant(precision: str, fp32_path: Path, out_path: Path, calibration: n
     onnx.save(variant, str(out_path))
 
 
-def seconds_per_image(path: Path, device: str, crops: np.ndarray, threads: int) -> float | None:
-    """Median batch-1 latency of a model on `device`, or None where that device cannot run."""
+def seconds_per_image(
+    paths: list[Path], device: str, crops: np.ndarray, threads: int
+) -> list[float] | None:
+    """Median batch-1 latency of each model on `device`, or None where that device cannot run.
+
+    The models take turns, run after run, so load from other processes hits them alike.
+    """
     try:
-        session = open_session(path, device, threads)
+        sessions = [open_session(path, device, threads) for path in paths]
     except ProviderUnavailable as error:
-        log.info("cannot time %s on %s: %s", path, device, error)
+        log.info("cannot time on %s: %s", device, error)
         return None
-    name = session.get_inputs()[0].name
+    name = sessions[0].get_inputs()[0].name
     feeds = [{name: np.ascontiguousarray(crop[None])} for crop in crops]
-    session.run(None, feeds[0])  # warm-up
-    times = []
+    times: list[list[float]] = [[] for _ in sessions]
+    for session in sessions:
+        session.run(None, feeds[0])  # warm-up
     for i in range(TIMING_RUNS):
-        start = time.perf_counter()
-        session.run(None, feeds[i % len(feeds)])
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for session, record in zip(sessions, times, strict=True):
+            start = time.perf_counter()
+            session.run(None, feeds[i % len(feeds)])
+            record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
 
 
 @dataclass(frozen=True)
