@@ -30,6 +30,12 @@ def _metrics_rows(metrics: dict) -> list[str]:
     return rows
 
 
+def _planned(train_config: dict) -> str:
+    """How many epochs the run was set for, when its configuration says so."""
+    planned = train_config.get("config", {}).get("epochs")
+    return f" (the run was set for {planned} epochs)" if planned else ""
+
+
 def _training_rows(train_config: dict) -> list[str]:
     """The training configuration as list items; the split as scene counts, not names."""
     rows = [f"- {key}: `{json.dumps(value)}`" for key, value in train_config.items()
@@ -90,7 +96,7 @@ def render(
         "",
         "## Training",
         "",
-        f"- Epoch of this checkpoint: {metadata['epoch']}",
+        f"- Epoch of this checkpoint: {metadata['epoch']}{_planned(train_config)}",
         *_training_rows(train_config),
         "",
         f"## Validation metrics{label}",

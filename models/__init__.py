@@ -6,7 +6,7 @@ from importlib.resources import files
 from pathlib import Path
 
 #: File name of the model ``ice-runtime`` uses when no ``--model`` is given.
-DEFAULT_MODEL = "ssegm-m21.1.onnx"
+DEFAULT_MODEL = "ssegm-m20.1.onnx"
 
 
 def _folder() -> Path:
