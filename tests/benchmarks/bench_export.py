@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from export.onnx_export import to_onnx
 from export.quantize import convert_fp16, quantize_int8
 from runtime import grid
 from runtime.inference import usable_cpus
+from tests.benchmarks.markdown import replace_section
 from training.models import build_model
 
 ARCHITECTURES = ("m20.1", "m21.1")
@@ -137,14 +137,6 @@ def section(rows: list[dict], load: float) -> str:
     ])
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of `path` (or append it), atomically."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new.rstrip() + "\n")
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -158,7 +150,7 @@ def main() -> None:
     text = section(rows, load)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        replace_section(args.write, text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -15,9 +15,7 @@ prints a Markdown section; --write replaces the "granule writer" section of BENC
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import re
 import resource
 import statistics
 import tempfile
@@ -25,6 +23,7 @@ import time
 from pathlib import Path
 
 from tests import fake_granules
+from tests.benchmarks.markdown import replace_section
 from training.granule_writer import l1b_reflectance, write_granule
 from training.swath import build_swath
 
@@ -91,14 +90,6 @@ def section(rows: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of ``path`` (or append it), atomically."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new.rstrip() + "\n")
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -109,7 +100,7 @@ def main() -> None:
         text = section(measure(Path(tmp)))
     print(text)
     if args.write:
-        write_section(args.write, text)
+        replace_section(args.write, text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 - cold: the whole command, `ice-runtime segment GRANULE -o DIR`, as a fresh process (imports,
   session, one granule), on the committed sample (20 scans) and on the full-size granule.
 
-    python tests/benchmarks/bench_segment.py [--model PATH] [--write BENCHMARKS.md]
+    python -m tests.benchmarks.bench_segment [--model PATH] [--write BENCHMARKS.md]
 
 prints a Markdown section; --write replaces the "segment" section of BENCHMARKS.md with it.
 Without --model it uses the shipped default model.
@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ import onnxruntime as ort
 
 import models
 from runtime.inference import Model, usable_cpus
+from tests.benchmarks.markdown import replace_section
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests/data/sample/MOD02HKM.A2024040.0210.061.2024040130000.hdf"
@@ -120,7 +120,7 @@ def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict],
         "weights). Granules are **synthetic** (tests/fake_granules.py full-size "
         f"{FULL_SCANS}-scan Terra granule, the bay at nadir; the committed 20-scan sample). "
         "Outputs: X.ice.tif, X.png, X.json (no probability GeoTIFF). "
-        "Measured in one run by `python tests/benchmarks/bench_segment.py --write BENCHMARKS.md`.",
+        "Measured in one run by `python -m tests.benchmarks.bench_segment --write BENCHMARKS.md`.",
         "",
         f"Warm (session loaded), full-size granule, median of {RUNS} runs after a warm-up "
         "(target: <= 1.0 s on 2 cores):",
@@ -148,14 +148,6 @@ def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict],
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of `path` (or append it), atomically."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new.rstrip() + "\n")
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -180,7 +172,7 @@ def main() -> None:
     text = section(args.model, warm_rows, cold_rows, load)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        replace_section(args.write, text, BEGIN, END)
 
 
 if __name__ == "__main__":

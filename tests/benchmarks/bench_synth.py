@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -27,6 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "training" / "scripts"))
 
 from score_ndsi_baseline import score  # noqa: E402
+
+from tests.benchmarks.markdown import replace_section  # noqa: E402
 
 BEGIN = "<!-- synth benchmark: begin -->"
 END = "<!-- synth benchmark: end -->"
@@ -89,14 +90,6 @@ def section(run: dict, scores: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace this benchmark's section of `path` (or append it), atomically."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new.rstrip() + "\n")
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -112,7 +105,7 @@ def main() -> None:
     text = section(run, score(args.out_dir), args)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        replace_section(args.write, text, BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import argparse
 import multiprocessing
 import os
 import platform
-import re
 import resource
 import statistics
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 import torch
 
 from runtime import grid, landmask
+from tests.benchmarks.markdown import replace_section
 from training.losses import dice_bce_loss
 from training.models import build_model, count_parameters
 from training.train import jitter
@@ -124,14 +124,6 @@ def section(rows: list[dict], steps: int, load: tuple[float, float, float]) -> s
     return "\n".join(lines)
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the section between the markers in `path`, or append it."""
-    old = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.DOTALL)
-    new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new.rstrip() + "\n")
-    os.replace(tmp, path)
 
 
 def main() -> None:
@@ -144,7 +136,7 @@ def main() -> None:
     text = section(run_all(args.batches, args.steps), args.steps, load)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        replace_section(args.write, text, BEGIN, END)
 
 
 if __name__ == "__main__":
