@@ -6,7 +6,9 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -44,3 +46,30 @@ def reports_errors(tool: str) -> Callable[[F], F]:
         return run  # type: ignore[return-value]
 
     return wrap
+
+
+class Device(str, Enum):
+    """Where the model runs: auto (CUDA when it really works, else CPU), cpu, cuda."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+# Options shared by the commands that run a model (segment, watch).
+ModelOption = Annotated[Path | None, typer.Option(
+    help="ONNX model file (default: the shipped default model).")]
+ThresholdOption = Annotated[float | None, typer.Option(
+    help="Ice probability threshold in (0, 1) (default: the model's own).")]
+DeviceOption = Annotated[Device, typer.Option(help="Execution provider to use.")]
+ThreadsOption = Annotated[int | None, typer.Option(
+    min=1, help="CPU threads (default: every CPU this process may use).")]
+ProbabilityOption = Annotated[bool, typer.Option(
+    "--probability", help="Also write X.prob.tif (float32 ice probability).")]
+OutputOption = Annotated[Path, typer.Option("-o", "--output", help="Directory for the outputs.")]
+
+
+def check_threshold(threshold: float | None) -> None:
+    """A threshold outside (0, 1) is a usage error."""
+    if threshold is not None and not 0 < threshold < 1:
+        raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")

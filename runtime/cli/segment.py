@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from tqdm import tqdm
 
-from runtime.cli.common import fail, reports_errors, setup_logging
+from runtime.cli.common import (
+    Device,
+    DeviceOption,
+    ModelOption,
+    OutputOption,
+    ProbabilityOption,
+    ThreadsOption,
+    ThresholdOption,
+    check_threshold,
+    fail,
+    reports_errors,
+    setup_logging,
+)
 from runtime.errors import BayIceError, OutputError
 from runtime.outputs import ensure_writable
 from runtime.segment import Segmenter, find_granules
 
 TOOL = "ice-runtime segment"
-
-
-class Device(str, Enum):
-    """Where the model runs: auto (CUDA when it really works, else CPU), cpu, cuda."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 def human_line(summary: dict) -> str:
@@ -42,29 +45,18 @@ def human_line(summary: dict) -> str:
             f"coverage {summary['coverage']:.0%}")
 
 
-def check_threshold(threshold: float | None) -> None:
-    """A threshold outside (0, 1) is a usage error."""
-    if threshold is not None and not 0 < threshold < 1:
-        raise typer.BadParameter(f"--threshold must be in (0, 1), got {threshold}")
-
-
 @reports_errors(TOOL)
 def segment(
     granules: Annotated[list[Path], typer.Argument(
         metavar="GRANULE_OR_DIR",
         help="Granule files (MOD02HKM/MYD02HKM, HDF4) or directories of them "
              "(*.hdf, *.L1B_HKM).")],
-    output: Annotated[Path, typer.Option(
-        "-o", "--output", help="Directory for the outputs.")] = Path("."),
-    model: Annotated[Path | None, typer.Option(
-        help="ONNX model file (default: the shipped default model).")] = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Ice probability threshold in (0, 1) (default: the model's own).")] = None,
-    device: Annotated[Device, typer.Option(help="Execution provider to use.")] = Device.auto,
-    threads: Annotated[int | None, typer.Option(
-        min=1, help="CPU threads (default: every CPU this process may use).")] = None,
-    probability: Annotated[bool, typer.Option(
-        "--probability", help="Also write X.prob.tif (float32 ice probability).")] = False,
+    output: OutputOption = Path("."),
+    model: ModelOption = None,
+    threshold: ThresholdOption = None,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
+    probability: ProbabilityOption = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print each granule's JSON summary on stdout, one per line.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,

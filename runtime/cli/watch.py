@@ -14,8 +14,18 @@ from typing import Annotated
 
 import typer
 
-from runtime.cli.common import reports_errors, setup_logging
-from runtime.cli.segment import Device, check_threshold
+from runtime.cli.common import (
+    Device,
+    DeviceOption,
+    ModelOption,
+    OutputOption,
+    ProbabilityOption,
+    ThreadsOption,
+    ThresholdOption,
+    check_threshold,
+    reports_errors,
+    setup_logging,
+)
 from runtime.errors import InputNotFound
 from runtime.watch import Options, Watcher
 
@@ -31,16 +41,12 @@ def _line(record: dict) -> str:
 @reports_errors(TOOL)
 def watch(
     incoming: Annotated[Path, typer.Argument(help="Directory where granules arrive.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the outputs.")],
-    model: Annotated[Path | None, typer.Option(
-        help="ONNX model file (default: the shipped default model).")] = None,
-    threshold: Annotated[float | None, typer.Option(
-        help="Ice probability threshold in (0, 1) (default: the model's own).")] = None,
-    device: Annotated[Device, typer.Option(help="Execution provider to use.")] = Device.auto,
-    threads: Annotated[int | None, typer.Option(
-        min=1, help="CPU threads (default: every CPU this process may use).")] = None,
-    probability: Annotated[bool, typer.Option(
-        "--probability", help="Also write X.prob.tif (float32 ice probability).")] = False,
+    output: OutputOption,
+    model: ModelOption = None,
+    threshold: ThresholdOption = None,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
+    probability: ProbabilityOption = False,
     interval: Annotated[float, typer.Option(
         min=0.0, help="Seconds between looks at INCOMING.")] = 10.0,
     settle: Annotated[float, typer.Option(
