@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 import models
-from runtime.cli.common import reports_errors, setup_logging
+from runtime.cli.common import ModelOption, reports_errors, setup_logging
 from runtime.inference import Model, usable_cpus, working_providers
 
 TOOL = "ice-runtime info"
@@ -106,8 +106,7 @@ def _text(info: dict) -> str:
 
 @reports_errors(TOOL)
 def info(
-    model: Annotated[Path | None, typer.Option(
-        help="ONNX model file (default: the shipped default model).")] = None,
+    model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:
