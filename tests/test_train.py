@@ -8,6 +8,7 @@ from runtime import grid
 from training.cli import app
 from training.dataset import band_statistics, load_dataset, scene_from_name, split
 from training.models import build_model
+from training.train import mixed_precision_dtype
 
 from .tiny_dataset import make_tiny_dataset
 
@@ -120,3 +121,30 @@ def test_cuda_asked_for_without_cuda(dataset_dir, tmp_path):
                                       "--device", "cuda"])
     assert result.exit_code == 13 and "valid: cpu" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_mixed_precision_choice():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert mixed_precision_dtype(cpu, False) is None
+    assert mixed_precision_dtype(cpu, True) is torch.bfloat16
+    assert mixed_precision_dtype(cuda) is torch.float16
+    assert mixed_precision_dtype(cuda, False) is None
+
+
+def test_float32_run_is_recorded_and_learns_like_the_mixed_one(runs, dataset_dir, tmp_path):
+    """--no-mixed-precision trains in float32 and says so; the default says what it used."""
+    _train(dataset_dir, tmp_path / "fp32", "--epochs", "2", "--no-mixed-precision")
+    fp32 = torch.load(tmp_path / "fp32" / "last.ckpt", weights_only=True)
+    default = torch.load(runs[0] / "straight" / "last.ckpt", weights_only=True)
+    assert fp32["train_config"]["mixed_precision"] is None
+    expected = mixed_precision_dtype(torch.device("cpu"))
+    assert default["train_config"]["mixed_precision"] == (expected and str(expected)[6:])
+    # same data, seed and initial weights: the bfloat16 run's updates point where float32's do
+    torch.manual_seed(0)
+    initial = build_model("m20.1").state_dict()
+    deltas = [torch.cat([(run["state_dict"][k] - initial[k]).flatten() for k in initial
+                         if initial[k].is_floating_point() and k not in ("mean", "std")])
+              for run in (fp32, default)]
+    assert deltas[0].abs().max() > 0
+    similarity = float(torch.nn.functional.cosine_similarity(*deltas, dim=0))
+    assert similarity > 0.99

@@ -16,8 +16,14 @@ band a gain of 1 +- 5 % and an offset of +- 0.005 reflectance, plus per-cell noi
 Each epoch writes `last.ckpt`, `metrics.csv` and `curve.png` in the run folder, and `best.ckpt`
 when validation IoU improves. Every random draw comes from the seed and the epoch number, so a
 run resumed from `last.ckpt` continues exactly as if it had not stopped (bitwise on the CPU; on
-CUDA, cuDNN's transposed-convolution gradients are not bitwise reproducible). On CUDA the
-forward pass runs under float16 autocast with a gradient scaler; the loss is float32.
+CUDA, cuDNN's transposed-convolution gradients are not bitwise reproducible).
+
+Speed: the model and its inputs are kept channels-last (oneDNN's fast layout on the CPU, about
+2x), and the training forward pass runs under mixed precision where the hardware has it
+natively: float16 with a gradient scaler on CUDA, bfloat16 on a CPU with AVX512-BF16 or AMX
+(about 2x more; BENCHMARKS.md). Weights, optimizer state and the loss stay float32, and the
+validation pass runs in float32, as the exported model does, so the kept epoch is chosen on the
+numbers the stations will see.
 """
 
 from __future__ import annotations
@@ -96,6 +102,27 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _native_bf16_cpu() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (elsewhere bf16 is emulated, slower)."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def mixed_precision_dtype(
+    device: torch.device, requested: bool | None = None
+) -> torch.dtype | None:
+    """The autocast dtype of training steps on `device`, None for float32.
+
+    By default (`requested` None) float16 on CUDA and bfloat16 on a CPU that has it natively;
+    True asks for it anyway (bfloat16 on any CPU), False turns it off.
+    """
+    if requested is False:
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    return torch.bfloat16 if requested or _native_bf16_cpu() else None
+
+
 def jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Radiometric augmentation of a reflectance batch; NaN stays NaN."""
     n, bands = x.shape[:2]
@@ -140,10 +167,31 @@ def _batch(
     dataset: Dataset, masks: CellMasks, idx: list[int], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, CellMasks]:
     """Crops, labels and masks of scenes `idx`, on `device`."""
-    x = dataset.crops[idx].to(device)
+    x = dataset.crops[idx].to(device).contiguous(memory_format=torch.channels_last)
     y = dataset.labels[idx].to(device)
     m = CellMasks(*(t[idx].to(device) for t in (masks.loss, masks.clear, masks.all_cells)))
     return x, y, m
+
+
+def training_step(
+    model: SSegm,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    weight: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    autocast_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One Adam step on a batch (forward under autocast to `autocast_dtype` when given, Dice+BCE
+    over the cells where `weight` is 1, backward); returns the detached logits and loss."""
+    with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
+        logits = model(x)
+    loss = dice_bce_loss(logits[:, 0], y, weight)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return logits.detach(), loss.detach()
 
 
 def run_epoch(
@@ -157,8 +205,10 @@ def run_epoch(
     optimizer: torch.optim.Optimizer | None = None,
     scaler: torch.amp.GradScaler | None = None,
     show_progress: bool = False,
+    autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
-    """One pass over `indices`: training when an optimizer is given, else evaluation."""
+    """One pass over `indices`: training when an optimizer is given, else evaluation (always
+    float32); training steps run under autocast to `autocast_dtype` when one is given."""
     training = optimizer is not None
     model.train(training)
     order = torch.tensor(indices)
@@ -170,20 +220,17 @@ def run_epoch(
     batches = list(torch.split(order, config.batch_size))
     bar = tqdm(batches, desc=f"epoch {epoch} {'train' if training else 'val'}", leave=False,
                disable=not show_progress, unit="batch")
-    use_amp = device.type == "cuda"
     for chunk in bar:
         x, y, m = _batch(dataset, masks, chunk.tolist(), device)
-        if training and config.augment:
-            x = jitter(x, noise)
-        with torch.set_grad_enabled(training), torch.autocast(device.type, enabled=use_amp):
-            logits = model(x)
-        loss = dice_bce_loss(logits[:, 0], y, m.loss)
         if training:
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        tally.add(loss.item(), logits.detach(), y, m)
+            if config.augment:
+                x = jitter(x, noise)
+            logits, loss = training_step(model, x, y, m.loss, optimizer, scaler, autocast_dtype)
+        else:
+            with torch.no_grad():
+                logits = model(x)
+                loss = dice_bce_loss(logits[:, 0], y, m.loss)
+        tally.add(loss.item(), logits, y, m)
         bar.set_postfix(loss=f"{tally.metrics()['loss']:.4f}", iou=f"{tally.clear.iou:.4f}")
     return tally.metrics()
 
@@ -254,11 +301,12 @@ class Run:
 
 
 def _start_run(config: TrainConfig, mean: list[float], std: list[float], device: torch.device,
-               previous: dict | None) -> Run:
+               autocast_dtype: torch.dtype | None, previous: dict | None) -> Run:
     """A fresh run, or the run saved in `previous` (a last.ckpt)."""
-    model = build_model(config.architecture, mean, std).to(device)
+    model = build_model(config.architecture, mean, std)
+    model = model.to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda")
+    scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
     if previous is None:
         return Run(config, model, optimizer, scaler, [])
     model.load_state_dict(previous["state_dict"])
@@ -289,11 +337,13 @@ def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: P
 
 
 def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
-          device: str | None = None, show_progress: bool = True) -> dict:
+          device: str | None = None, show_progress: bool = True,
+          mixed_precision: bool | None = None) -> dict:
     """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
     validation metrics. With `resume`, continue from `out_dir/last.ckpt` (its configuration
-    wins, except the number of epochs)."""
+    wins, except the number of epochs). `mixed_precision`: see `mixed_precision_dtype`."""
     dev = pick_device(device)
+    autocast_dtype = mixed_precision_dtype(dev, mixed_precision)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -311,12 +361,13 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     if not train_idx or not val_idx:
         raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
                            "part (a split needs two scenes of one kind)", dataset_path)
-    run = _start_run(config, *band_statistics(dataset.crops, train_idx), dev, previous)
+    run = _start_run(config, *band_statistics(dataset.crops, train_idx), dev, autocast_dtype,
+                     previous)
     train_config = {
         "config": asdict(config),
         "dataset": str(dataset_path),
         "device": dev.type,
-        "mixed_precision": dev.type == "cuda",
+        "mixed_precision": None if autocast_dtype is None else str(autocast_dtype).split(".")[1],
         "split": {
             "seed": config.seed,
             "validation_fraction": config.validation_fraction,
@@ -325,14 +376,15 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
         },
     }
     data = f"{dataset.source}; {len(train_idx)} training / {len(val_idx)} validation scenes"
-    log.info("%s on %s: %s", config.architecture, dev, data)
+    log.info("%s on %s (training steps in %s): %s", config.architecture, dev,
+             train_config["mixed_precision"] or "float32", data)
 
     epochs = range(len(run.history) + 1, config.epochs + 1)
     bar = tqdm(epochs, desc=config.architecture, unit="epoch", disable=not show_progress)
     for epoch in bar:
         started = time.perf_counter()
         train_metrics = run_epoch(run.model, dataset, masks, train_idx, config, dev, epoch,
-                                  run.optimizer, run.scaler, show_progress)
+                                  run.optimizer, run.scaler, show_progress, autocast_dtype)
         val_metrics = run_epoch(run.model, dataset, masks, val_idx, config, dev, epoch,
                                 show_progress=show_progress)
         row = {"epoch": epoch}

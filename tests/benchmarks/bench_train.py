@@ -1,10 +1,13 @@
 """Benchmark: training throughput of SSegm M20.1 and M21.1 on this machine (images/s).
 
-One training step is what `train-ssegm train` does per batch: radiometric jitter, forward in
-train mode, DiceBCELoss over water cells, backward, Adam step. Each (model, batch) runs in a
-fresh process so its peak resident memory is its own; the median of the timed steps after one
-warm-up step is reported, with the inference (eval, no grad) throughput at the same batch.
-Throughput does not depend on the weights or the content, so random crops are used.
+One training step is what `train-ssegm train` does per batch (`training.train.training_step`):
+radiometric jitter, forward in train mode, DiceBCELoss over water cells, backward, Adam step.
+Each step runs in three set-ups, for ratios within one run: float32 in PyTorch's default
+(contiguous) layout, float32 channels-last, and channels-last with the bfloat16 autocast that
+`train` uses on a CPU with native bfloat16 (AVX512-BF16 / AMX). Each (model, batch, set-up) runs
+in a fresh process so its peak resident memory is its own; the median of the timed steps after
+one warm-up step is reported, with the float32 inference (eval, no grad) throughput in the same
+layout. Throughput does not depend on the weights or the content, so random crops are used.
 
     python -m tests.benchmarks.bench_train [--batches 8 32] [--steps 2] [--write BENCHMARKS.md]
 
@@ -14,6 +17,7 @@ prints a Markdown section; --write replaces (or appends) the "training" section 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import os
 import platform
@@ -26,38 +30,47 @@ import torch
 
 from runtime import grid, landmask
 from tests.benchmarks.markdown import replace_section
-from training.losses import dice_bce_loss
 from training.models import build_model, count_parameters
-from training.train import jitter
+from training.train import jitter, training_step
 
 ARCHITECTURES = ("m20.1", "m21.1")
 BEGIN = "<!-- training benchmark: begin -->"
 END = "<!-- training benchmark: end -->"
 
 
-def measure(name: str, batch: int, steps: int) -> dict:
+#: (label, channels-last, autocast dtype) of the measured set-ups.
+SETUPS = {
+    "float32": (False, None),
+    "float32 channels-last": (True, None),
+    "bfloat16 channels-last": (True, torch.bfloat16),
+}
+
+
+def measure(name: str, batch: int, steps: int, setup: str) -> dict:
     """Median seconds per training step and per inference batch, and peak RSS, of one model."""
+    channels_last, autocast_dtype = SETUPS[setup]
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    model = build_model(name)
+    model = build_model(name).to(memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
     x = torch.rand(batch, len(grid.BANDS), grid.ROWS, grid.COLS) * 0.5
+    x = x.contiguous(memory_format=layout)
     y = (torch.rand(batch, grid.ROWS, grid.COLS) > 0.9).to(torch.uint8)
     water = torch.from_numpy(landmask.water_mask()).expand(batch, -1, -1)
     noise = torch.Generator().manual_seed(0)
 
     def train_step() -> None:
         model.train()
-        loss = dice_bce_loss(model(jitter(x, noise))[:, 0], y, water)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        training_step(model, jitter(x, noise), y, water, optimizer, scaler, autocast_dtype)
 
     def infer() -> None:
         model.eval()
         with torch.no_grad():
             model(x)
 
-    result = {"model": name, "parameters": count_parameters(model), "batch": batch}
+    result = {"model": name, "parameters": count_parameters(model), "batch": batch,
+              "setup": setup}
     for key, run in (("train", train_step), ("infer", infer)):
         run()
         times = []
@@ -71,7 +84,7 @@ def measure(name: str, batch: int, steps: int) -> dict:
     return result
 
 
-def _measure_job(job: tuple[str, int, int]) -> dict:
+def _measure_job(job: tuple[str, int, int, str]) -> dict:
     return measure(*job)
 
 
@@ -81,9 +94,10 @@ def run_all(batches: list[int], steps: int) -> list[dict]:
     rows = []
     for name in ARCHITECTURES:
         for batch in batches:
-            with context.Pool(1) as pool:
-                rows.append(pool.apply(_measure_job, ((name, batch, steps),)))
-            print(rows[-1], flush=True)
+            for setup in SETUPS:
+                with context.Pool(1) as pool:
+                    rows.append(pool.apply(_measure_job, ((name, batch, steps, setup),)))
+                print(rows[-1], flush=True)
     return rows
 
 
@@ -93,37 +107,41 @@ def section(rows: list[dict], steps: int, load: tuple[float, float, float]) -> s
         BEGIN,
         "## Training throughput of SSegm M20.1 / M21.1 (CPU)",
         "",
-        f"Machine: 2-core x86_64 VM, 24 GiB, no GPU, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} intra-op threads; load average "
-        f"{load[0]:.1f} at the start (the CPU was shared with other work, so treat the figures as "
-        f"lower bounds). One step = jitter + forward (train mode) + DiceBCELoss + backward + Adam "
-        f"on random (285 x 430) crops; median of {steps} steps after a warm-up. Measured by "
+        f"Machine: 2-core x86_64 VM (AVX512-BF16), 24 GiB, no GPU, Python "
+        f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
+        f"intra-op threads; load average {load[0]:.1f} at the start. One step = jitter + forward "
+        f"(train mode) + DiceBCELoss + backward + Adam on random (285 x 430) crops "
+        f"(`training.train.training_step`); median of {steps} steps after a warm-up; inference "
+        "is float32 in the same layout. `train-ssegm train` runs the last set-up of each group "
+        "on this CPU (channels-last, bfloat16 autocast; validation in float32). Measured by "
         "`python -m tests.benchmarks.bench_train --write BENCHMARKS.md`.",
         "",
-        "| model | parameters | batch | train step | train images/s | inference images/s "
-        "| peak RSS |",
-        "|---|---|---|---|---|---|---|",
+        "| model | parameters | batch | set-up | train step | train images/s "
+        "| vs float32 | inference images/s | peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
+    baseline = {(r["model"], r["batch"]): r["train_images_per_s"] for r in rows
+                if r["setup"] == "float32"}
     for r in rows:
+        ratio = r["train_images_per_s"] / baseline.get((r["model"], r["batch"]), math.nan)
         lines.append(
-            f"| {r['model']} | {r['parameters']:,} | {r['batch']} | {r['train_s']:.1f} s "
-            f"| {r['train_images_per_s']:.2f} | {r['infer_images_per_s']:.2f} "
-            f"| {r['peak_gib']:.1f} GiB |"
+            f"| {r['model']} | {r['parameters']:,} | {r['batch']} | {r['setup']} "
+            f"| {r['train_s']:.2f} s | {r['train_images_per_s']:.2f} | {ratio:.2f}x "
+            f"| {r['infer_images_per_s']:.2f} | {r['peak_gib']:.1f} GiB |"
         )
-    m21 = [r for r in rows if r["model"] == "m21.1"]
-    if m21:
-        best = max(r["train_images_per_s"] for r in m21)
-        epoch_min = 485 / best / 60
-        lines += [
-            "",
-            f"At {best:.2f} images/s one M21.1 epoch over the talk's 485 training crops (85 % of "
-            f"570) takes about {epoch_min:.0f} min here, so the talk's 570 epochs take about "
-            f"{epoch_min * 570 / 60 / 24:.1f} days on this CPU: full training needs a GPU.",
-        ]
+    for name in ARCHITECTURES:
+        used = [r["train_images_per_s"] for r in rows
+                if r["model"] == name and r["setup"] == "bfloat16 channels-last"]
+        if used:
+            epoch_s = 484 / max(used)
+            lines += [
+                "",
+                f"{name}: at {max(used):.1f} images/s one epoch over the 484 training crops of "
+                f"the default dataset takes about {epoch_s:.0f} s of training steps here, the "
+                f"talk's 570 epochs about {epoch_s * 570 / 3600:.1f} h.",
+            ]
     lines.append(END)
     return "\n".join(lines)
-
-
 
 
 def main() -> None:

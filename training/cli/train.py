@@ -2,8 +2,9 @@
 
 Defaults are the talk's (slide 14): Adam, batch 32, 570 epochs, a seeded stratified 85/15
 split, DiceBCELoss, best epoch by validation IoU. Writes RUNDIR/best.ckpt, last.ckpt,
-metrics.csv and curve.png; `--resume` continues from RUNDIR/last.ckpt. Uses CUDA (with mixed
-precision) when available, else the CPU. See ``training.train`` for what each metric counts.
+metrics.csv and curve.png; `--resume` continues from RUNDIR/last.ckpt. Uses CUDA when
+available, else the CPU, with mixed precision where the hardware has it natively. See
+``training.train`` for what each metric counts.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def train(
     augment: Annotated[bool, typer.Option(help="Radiometric jitter of training crops.")] = True,
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N scenes.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any).")] = None,
+    mixed_precision: Annotated[bool | None, typer.Option(
+        help="Training steps in float16 (CUDA) / bfloat16 (CPU); default: where the hardware "
+             "has it natively (CUDA, CPUs with AVX512-BF16 or AMX). Validation is float32.")
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue from RUNDIR/last.ckpt.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
@@ -50,7 +55,8 @@ def train(
         model, epochs, batch_size, learning_rate, seed, validation_fraction, augment, limit
     )
     metrics = training_loop.train(
-        dataset, output, config, resume=resume, device=device, show_progress=progress
+        dataset, output, config, resume=resume, device=device, show_progress=progress,
+        mixed_precision=mixed_precision,
     )
     typer.echo(f"best validation metrics ({output / 'best.ckpt'}):")
     typer.echo(json.dumps(metrics, indent=1))
