@@ -1,4 +1,5 @@
 import csv
+import shutil
 
 import pytest
 import torch
@@ -148,3 +149,16 @@ def test_float32_run_is_recorded_and_learns_like_the_mixed_one(runs, dataset_dir
     assert deltas[0].abs().max() > 0
     similarity = float(torch.nn.functional.cosine_similarity(*deltas, dim=0))
     assert similarity > 0.99
+
+
+def test_resume_with_a_lower_learning_rate(runs, dataset_dir, tmp_path):
+    """--learning-rate on --resume is a step decay by hand: the CSV shows each epoch's rate."""
+    run = tmp_path / "decay"
+    shutil.copytree(runs[0] / "resumed", run)
+    _train(dataset_dir, run, "--epochs", "3", "--resume", "--learning-rate", "1e-4")
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    assert [float(r["learning_rate"]) for r in rows] == [1e-3, 1e-3, 1e-4]
+    last = torch.load(run / "last.ckpt", weights_only=True)
+    assert last["train_config"]["config"]["learning_rate"] == 1e-4
+    assert last["resume"]["optimizer"]["param_groups"][0]["lr"] == 1e-4
+    assert last["train_config"]["config"]["batch_size"] == 2  # the rest stays the run's own

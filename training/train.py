@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 GAIN_SIGMA = 0.05
 OFFSET_SIGMA = 0.005
 NOISE_SIGMA = 0.003
+DEFAULT_LEARNING_RATE = 1e-3  # Adam's usual rate; the talk gives none
 
 
 @dataclass
@@ -64,7 +65,7 @@ class TrainConfig:
     architecture: str = "m21.1"
     epochs: int = 570
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = DEFAULT_LEARNING_RATE
     seed: int = 0
     validation_fraction: float = 0.15
     augment: bool = True
@@ -243,7 +244,8 @@ def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
 def write_history_csv(history: list[dict], path: Path) -> None:
     """One row per epoch: train_* and val_* metrics and the epoch's seconds."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    columns = list(dict.fromkeys(key for row in history for key in row))  # older runs: fewer
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(history)
     write_bytes_atomic(path, buffer.getvalue().encode())
@@ -311,6 +313,8 @@ def _start_run(config: TrainConfig, mean: list[float], std: list[float], device:
         return Run(config, model, optimizer, scaler, [])
     model.load_state_dict(previous["state_dict"])
     optimizer.load_state_dict(previous["resume"]["optimizer"])
+    for group in optimizer.param_groups:  # a resume may lower the learning rate
+        group["lr"] = config.learning_rate
     scaler.load_state_dict(previous["resume"]["scaler"])
     return Run(config, model, optimizer, scaler, previous["resume"]["history"],
                previous["resume"]["best_iou"])
@@ -338,10 +342,13 @@ def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: P
 
 def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
           device: str | None = None, show_progress: bool = True,
-          mixed_precision: bool | None = None) -> dict:
+          mixed_precision: bool | None = None,
+          resume_learning_rate: float | None = None) -> dict:
     """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
-    validation metrics. With `resume`, continue from `out_dir/last.ckpt` (its configuration
-    wins, except the number of epochs). `mixed_precision`: see `mixed_precision_dtype`."""
+    validation metrics. With `resume`, continue from `out_dir/last.ckpt`: its configuration
+    wins, except the number of epochs and, when `resume_learning_rate` is given, Adam's
+    learning rate from the next epoch on (a step decay by hand; each epoch's rate is in the
+    CSV). `mixed_precision`: see `mixed_precision_dtype`."""
     dev = pick_device(device)
     autocast_dtype = mixed_precision_dtype(dev, mixed_precision)
     try:
@@ -350,7 +357,10 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
         raise OutputError(f"cannot create the run folder ({error.strerror})", out_dir) from None
     previous = _resume_state(out_dir, config) if resume else None
     if previous is not None:
-        config = TrainConfig(**(previous["train_config"]["config"] | {"epochs": config.epochs}))
+        kept = previous["train_config"]["config"] | {"epochs": config.epochs}
+        if resume_learning_rate is not None:
+            kept["learning_rate"] = resume_learning_rate
+        config = TrainConfig(**kept)
     torch.manual_seed(config.seed)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
@@ -387,7 +397,7 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
                                   run.optimizer, run.scaler, show_progress, autocast_dtype)
         val_metrics = run_epoch(run.model, dataset, masks, val_idx, config, dev, epoch,
                                 show_progress=show_progress)
-        row = {"epoch": epoch}
+        row = {"epoch": epoch, "learning_rate": run.optimizer.param_groups[0]["lr"]}
         row |= _finite({f"train_{k}": v for k, v in train_metrics.items()})
         row |= _finite({f"val_{k}": v for k, v in val_metrics.items()})
         row["seconds"] = round(time.perf_counter() - started, 2)

@@ -29,7 +29,10 @@ def train(
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder.")] = Path("run"),
     epochs: Annotated[int, typer.Option(min=1, help="Epochs (talk: 570).")] = 570,
     batch_size: Annotated[int, typer.Option(min=1, help="Training batch (talk: 32).")] = 32,
-    learning_rate: Annotated[float, typer.Option(help="Adam learning rate.")] = 1e-3,
+    learning_rate: Annotated[float | None, typer.Option(
+        min=1e-12,
+        help="Adam learning rate (default 1e-3); with --resume, the rate from the next epoch "
+             "on (default: the run's own).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of split, initial weights, shuffling.")] = 0,
     validation_fraction: Annotated[
         float, typer.Option(min=0.01, max=0.9, help="Share of scenes for validation (talk: 0.15).")
@@ -52,11 +55,12 @@ def train(
     if device not in (None, "cpu", "cuda"):
         raise typer.BadParameter(f"unknown device {device!r} (valid: cpu, cuda)")
     config = training_loop.TrainConfig(
-        model, epochs, batch_size, learning_rate, seed, validation_fraction, augment, limit
+        model, epochs, batch_size, learning_rate or training_loop.DEFAULT_LEARNING_RATE, seed,
+        validation_fraction, augment, limit,
     )
     metrics = training_loop.train(
         dataset, output, config, resume=resume, device=device, show_progress=progress,
-        mixed_precision=mixed_precision,
+        mixed_precision=mixed_precision, resume_learning_rate=learning_rate if resume else None,
     )
     typer.echo(f"best validation metrics ({output / 'best.ckpt'}):")
     typer.echo(json.dumps(metrics, indent=1))
