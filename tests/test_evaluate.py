@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from training.checkpoint import make_checkpoint, save_checkpoint
 from training.cli import app
 from training.dataset import band_statistics, load_dataset, split
-from training.evaluate import FOREST, NDSI
+from training.evaluate import FOREST, NDSI, verdicts
 from training.models import build_model
 
 from .tiny_dataset import make_tiny_dataset
@@ -40,15 +40,20 @@ def test_evaluate_checkpoint_prints_the_table_with_both_baselines(setup):
     base, dataset_dir, _ = setup
     result = _evaluate(base / "model.ckpt", dataset_dir, str(base / "ckpt-eval"))
     lines = result.output.splitlines()
+    table = lines[: lines.index("")]
     assert lines[0] == "| group | method | scenes | cells | iou | accuracy | precision | recall |"
-    overall = [line for line in lines if line.startswith("| all validation scenes |")]
+    overall = [line for line in table if line.startswith("| all validation scenes |")]
     methods = [line.split(" | ")[1] for line in overall]
     assert methods == ["SSegm M20.1", "SSegm M20.1, obscured cells counted",
                        "SSegm M20.1, all cells (land = not ice)", NDSI, FOREST]
     assert any(line.startswith("| ice_regime=none | random forest") for line in lines)
     assert any(line.startswith("| platform=Aqua | NDSI") for line in lines)
     rows = list(csv.DictReader((base / "ckpt-eval" / "evaluation.csv").open()))
-    assert len(rows) == len(lines) - 3  # header, rule, "written:" line
+    assert len(rows) == len(table) - 2  # header, rule
+    assert lines[-2].startswith("SSegm M20.1 beats both baselines in ")
+    groups = {r["group"] for r in rows}
+    verdict_lines = lines[len(table) + 1 :]
+    assert sum(line.startswith("| ") for line in verdict_lines) == 1 + len(groups)  # + header
     assert (base / "ckpt-eval" / "evaluation.md").read_text().splitlines()[0] == lines[0]
     # the tiny scenes make ice easy for the per-pixel baselines
     forest = next(r for r in rows if r["method"] == FOREST and r["group"].startswith("all"))
@@ -85,3 +90,23 @@ def test_evaluate_refuses_other_files(setup, tmp_path):
     corrupt.write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["evaluate", str(corrupt), str(dataset_dir)])
     assert result.exit_code == 14 and "model.ckpt" in result.output
+
+
+def _row(group, method, iou, accuracy, recall=0.5):
+    return {"group": group, "method": method, "iou": iou, "accuracy": accuracy, "recall": recall}
+
+
+def test_verdicts_compare_iou_or_accuracy_where_there_is_no_ice():
+    nan = float("nan")
+    rows = [
+        _row("all", "M", 0.8, 0.95), _row("all", NDSI, 0.5, 0.9), _row("all", FOREST, 0.7, 0.96),
+        _row("tie", "M", 0.7, 0.9), _row("tie", NDSI, 0.5, 0.9), _row("tie", FOREST, 0.7, 0.8),
+        # no ice to find: IoU is 0 for every method; the accuracy (false alarms) decides
+        _row("none", "M", 0.0, 0.999, nan), _row("none", NDSI, 0.0, 0.9, nan),
+        _row("none", FOREST, 0.0, 0.99, nan),
+    ]
+    table = {v["group"]: v for v in verdicts(rows)}
+    assert table["all"]["metric"] == "iou" and table["all"]["beats_baselines"]
+    assert not table["tie"]["beats_baselines"]  # a tie with the forest is no win
+    assert table["none"]["metric"] == "accuracy" and table["none"]["beats_baselines"]
+    assert table["none"][FOREST] == 0.99

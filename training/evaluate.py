@@ -198,6 +198,39 @@ def evaluate(model_path: Path, dataset_path: Path, seed: int = 0,
     return rows
 
 
+def verdicts(rows: list[dict]) -> list[dict]:
+    """Per group: does the model (the first method of the table) beat every baseline?
+
+    The score compared is the IoU, or the accuracy where the group holds no ice to find (its
+    recall is undefined, as in the ice-free scenes: there only false alarms count).
+    """
+    groups: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        groups.setdefault(row["group"], {})[row["method"]] = row
+    model = rows[0]["method"]
+    result = []
+    for group, methods in groups.items():
+        metric = "accuracy" if math.isnan(methods[model]["recall"]) else "iou"
+        ours = methods[model][metric]
+        baselines = {name: methods[name][metric] for name in (NDSI, FOREST)}
+        result.append({"group": group, "metric": metric, "model": ours, **baselines,
+                       "beats_baselines": all(ours > value for value in baselines.values())})
+    return result
+
+
+def format_verdicts(rows: list[dict]) -> str:
+    """The verdicts as Markdown: one line per group, then the count."""
+    table = verdicts(rows)
+    lines = [f"| group | score | {rows[0]['method']} | {NDSI} | {FOREST} | beats both |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {v['group']} | {v['metric']} | {_shown(v['model'])} | {_shown(v[NDSI])} "
+              f"| {_shown(v[FOREST])} | {'yes' if v['beats_baselines'] else 'no'} |"
+              for v in table]
+    won = sum(v["beats_baselines"] for v in table)
+    lines.append(f"\n{rows[0]['method']} beats both baselines in {won} of {len(table)} groups.")
+    return "\n".join(lines) + "\n"
+
+
 def _shown(value) -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.4f}"
@@ -223,5 +256,5 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     writer.writerows(rows)
     csv_path, md_path = out_dir / "evaluation.csv", out_dir / "evaluation.md"
     write_bytes_atomic(csv_path, buffer.getvalue().encode())
-    write_bytes_atomic(md_path, format_markdown(rows).encode())
+    write_bytes_atomic(md_path, (format_markdown(rows) + "\n" + format_verdicts(rows)).encode())
     return csv_path, md_path

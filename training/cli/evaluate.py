@@ -3,7 +3,8 @@
 MODEL is a training checkpoint (.ckpt) or an exported model (.onnx, run with ONNX Runtime).
 Scores the validation split (the checkpoint's own; for ONNX the seeded split training makes)
 overall and per regime, beside the NDSI threshold and a per-pixel random forest on the same
-cells; prints one table and writes it as OUTDIR/evaluation.csv and evaluation.md. See
+cells; prints one table and, per group, whether the model beats both baselines (IoU, or
+accuracy where a group has no ice), and writes them as OUTDIR/evaluation.csv and .md. See
 ``training.evaluate`` for which cells count.
 """
 
@@ -36,6 +37,7 @@ def evaluate(
     """Score a model on the validation split, overall and per regime, beside baselines."""
     setup_logging(verbose)
     rows = evaluation.evaluate(model, dataset, seed, validation_fraction)
-    typer.echo(evaluation.format_markdown(rows), nl=False)
+    typer.echo(evaluation.format_markdown(rows))
+    typer.echo(evaluation.format_verdicts(rows), nl=False)
     csv_path, md_path = evaluation.write_tables(rows, output)
     typer.echo(f"written: {csv_path}, {md_path}")
