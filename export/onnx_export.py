@@ -23,7 +23,7 @@ from torch import fx, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from runtime import grid
-from training.models import DISPLAY_NAMES
+from training.architectures import DISPLAY_NAMES
 
 log = logging.getLogger(__name__)
 

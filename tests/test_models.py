@@ -1,11 +1,14 @@
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
+from training.architectures import PARAMETER_COUNTS
 from training.cli import app
-from training.models import PARAMETER_COUNTS, build_model, count_parameters
+from training.models import build_model, count_parameters
 
 # seed.md's table (slides 12-13) for a batch of 2, plus the shapes the table leaves open.
 M21_SHAPES = {
@@ -118,3 +121,9 @@ def test_search_script_finds_exactly_the_chosen_reading():
         assert family_count(widths) == PARAMETER_COUNTS[name]
     # the legend's 5x5 kernel for L9 misses the count by 32 * 16 * (25 - 9)
     assert family_count((64, 16, 48, 48, 16, 64, 64, 64, 64, 32, 16, 8, 4), 25) == 309_324
+
+
+def test_the_command_line_starts_without_torch():
+    """train-ssegm synth / preview / stats (and synth's spawned workers) never load torch."""
+    code = "import sys, training.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

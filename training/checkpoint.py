@@ -19,8 +19,9 @@ import torch
 
 from runtime import grid
 from runtime.errors import CheckpointError
+from training.architectures import ARCHITECTURES
 from training.atomic import write_bytes_atomic
-from training.models import ARCHITECTURES, SSegm, build_model
+from training.models import SSegm, build_model
 
 FORMAT = "bay-ice-checkpoint"
 VERSION = 1

@@ -33,6 +33,7 @@ import torch
 from runtime import grid, landmask
 from runtime.errors import DatasetError, ModelError, OutputError
 from runtime.solar import cos_solar_zenith
+from training.architectures import DISPLAY_NAMES
 from training.atomic import write_bytes_atomic
 from training.baselines import (
     FOREST_SAMPLES,
@@ -43,7 +44,6 @@ from training.baselines import (
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.dataset import REGIME_KEYS, Dataset, load_dataset, split
 from training.metrics import Confusion, confusion
-from training.models import DISPLAY_NAMES
 
 log = logging.getLogger(__name__)
 

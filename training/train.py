@@ -43,12 +43,13 @@ from tqdm import tqdm
 
 from runtime import landmask
 from runtime.errors import CheckpointError, DatasetError, OutputError, ProviderUnavailable
+from training.architectures import DISPLAY_NAMES
 from training.atomic import write_bytes_atomic
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import Dataset, band_statistics, load_dataset, split
 from training.losses import dice_bce_loss
 from training.metrics import Confusion, confusion
-from training.models import DISPLAY_NAMES, SSegm, build_model
+from training.models import SSegm, build_model
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ from typing import Annotated
 import typer
 
 from runtime.cli.common import reports_errors, setup_logging
-from training import evaluate as evaluation
 
 TOOL = "train-ssegm evaluate"
 
@@ -35,6 +34,8 @@ def evaluate(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Score a model on the validation split, overall and per regime, beside baselines."""
+    from training import evaluate as evaluation  # torch: only when the command runs
+
     setup_logging(verbose)
     rows = evaluation.evaluate(model, dataset, seed, validation_fraction)
     typer.echo(evaluation.format_markdown(rows))

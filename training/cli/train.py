@@ -16,8 +16,7 @@ from typing import Annotated
 import typer
 
 from runtime.cli.common import reports_errors, setup_logging
-from training import train as training_loop
-from training.models import ARCHITECTURES
+from training.architectures import ARCHITECTURES
 
 TOOL = "train-ssegm train"
 
@@ -54,6 +53,8 @@ def train(
         raise typer.BadParameter(f"unknown model {model!r} (known: {', '.join(ARCHITECTURES)})")
     if device not in (None, "cpu", "cuda"):
         raise typer.BadParameter(f"unknown device {device!r} (valid: cpu, cuda)")
+    from training import train as training_loop  # torch: only when the command runs
+
     config = training_loop.TrainConfig(
         model, epochs, batch_size, learning_rate or training_loop.DEFAULT_LEARNING_RATE, seed,
         validation_fraction, augment, limit,
