@@ -128,6 +128,22 @@ def test_many_granules_share_one_session(tmp_path, model, terra_nadir, aqua_sead
     assert len(result.stdout.splitlines()) == 2
 
 
+def test_second_copy_of_a_granule_is_skipped_with_a_warning(tmp_path, model, aqua_nadir,
+                                                            aqua_imapp):
+    """The NASA and the IMAPP file of one pass: the first one's outputs stay, exit code 0."""
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["segment", str(aqua_nadir), str(aqua_imapp), "-o", str(out),
+                                 "--model", str(model), "--json"])
+    assert result.exit_code == 0, result.output
+    name = read_crop(aqua_nadir).info.granule_id
+    assert result.stderr == (
+        f"ice-runtime segment: warning: {aqua_imapp}: same granule {name} as {aqua_nadir}, "
+        "skipped\n")
+    assert len(result.stdout.splitlines()) == 1
+    assert sorted(p.name for p in out.iterdir()) == [f"{name}.{x}" for x in ("ice.tif", "json",
+                                                                             "png")]
+
+
 def test_threshold_option_is_used_and_recorded(tmp_path, model, terra_nadir):
     result = runner.invoke(app, ["segment", str(terra_nadir), "-o", str(tmp_path),
                                  "--model", str(model), "--threshold", "0.9", "--json"])

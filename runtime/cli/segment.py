@@ -4,7 +4,10 @@ For each granule X (its granule id) it writes ``X.ice.tif``, ``X.png``, ``X.json
 ``X.prob.tif`` with ``--probability``) into DIR, all renamed into place only when complete. One
 inference session serves every granule. A granule that fails is reported on one line and the
 others are still processed; the exit code is then that of the FIRST failure (0 when all
-succeed). Model, device and output-directory errors stop the command at once.
+succeed). A later file of a granule already mapped in this batch (its copy under another name,
+e.g. the NASA and the IMAPP file of one pass) is skipped with a one-line warning, as in
+`crop`, rather than overwriting the first one's outputs. Model, device and output-directory
+errors stop the command at once.
 """
 
 from __future__ import annotations
@@ -68,9 +71,17 @@ def segment(
     ensure_writable(output)
     segmenter = Segmenter(model, device.value, threads, threshold)
     first_failure: typer.Exit | None = None
+    sources: dict[str, Path] = {}  # granule id -> the file its outputs were written from
     for path in tqdm(paths, unit="granule", disable=None, file=sys.stderr):
         try:
-            summary = segmenter.segment(path).save(output, probability)
+            result = segmenter.segment(path)
+            name = result.summary["granule_id"]
+            if name in sources:
+                tqdm.write(f"{TOOL}: warning: {path}: same granule {name} as {sources[name]}, "
+                           "skipped", file=sys.stderr)
+                continue
+            summary = result.save(output, probability)
+            sources[name] = path
         except OutputError:
             raise
         except BayIceError as error:
