@@ -9,7 +9,7 @@ from runtime import grid
 from training.cli import app
 from training.dataset import band_statistics, load_dataset, scene_from_name, split
 from training.models import build_model
-from training.train import mixed_precision_dtype
+from training.train import TrainConfig, _start_run, mixed_precision_dtype
 
 from .tiny_dataset import make_tiny_dataset
 
@@ -162,3 +162,13 @@ def test_resume_with_a_lower_learning_rate(runs, dataset_dir, tmp_path):
     assert last["train_config"]["config"]["learning_rate"] == 1e-4
     assert last["resume"]["optimizer"]["param_groups"][0]["lr"] == 1e-4
     assert last["train_config"]["config"]["batch_size"] == 2  # the rest stays the run's own
+
+
+def test_a_cpu_run_resumes_where_float16_scaling_is_on(runs):
+    """A run saved without float16 (empty scaler state) resumes on CUDA, whose scaler is on."""
+    last = torch.load(runs[0] / "straight" / "last.ckpt", weights_only=True)
+    assert last["resume"]["scaler"] == {}
+    config = TrainConfig(**last["train_config"]["config"])
+    mean, std = last["preprocessing"]["mean"], last["preprocessing"]["std"]
+    run = _start_run(config, mean, std, torch.device("cpu"), torch.float16, last)
+    assert run.scaler.is_enabled() and len(run.history) == 2

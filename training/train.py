@@ -316,7 +316,8 @@ def _start_run(config: TrainConfig, mean: list[float], std: list[float], device:
     optimizer.load_state_dict(previous["resume"]["optimizer"])
     for group in optimizer.param_groups:  # a resume may lower the learning rate
         group["lr"] = config.learning_rate
-    scaler.load_state_dict(previous["resume"]["scaler"])
+    if previous["resume"]["scaler"]:  # empty when saved without float16 (a CPU run, say)
+        scaler.load_state_dict(previous["resume"]["scaler"])
     return Run(config, model, optimizer, scaler, previous["resume"]["history"],
                previous["resume"]["best_iou"])
 
