@@ -4,7 +4,8 @@ MODEL is a training checkpoint (.ckpt) or an exported model (.onnx, run with ONN
 Scores the validation split (the checkpoint's own; for ONNX the seeded split training makes)
 overall and per regime, beside the NDSI threshold and a per-pixel random forest on the same
 cells; prints one table and, per group, whether the model beats both baselines (IoU, or
-accuracy where a group has no ice), and writes them as OUTDIR/evaluation.csv and .md. See
+accuracy where a group has no ice); writes the table as OUTDIR/evaluation.csv and both as
+OUTDIR/evaluation.md. See
 ``training.evaluate`` for which cells count.
 """
 
