@@ -217,3 +217,19 @@ def test_ndsi_baseline_uses_literature_thresholds():
     assert not ndsi_ice_mask(stored)[0]
     assert ndsi_ice_mask(stored, np.full(5, 0.15, np.float32)).tolist()[0]
     assert not ndsi_ice_mask(np.full((7, 1), np.nan, np.float32))[0]
+
+
+def test_error_anatomy_re_renders_the_stored_truth(dataset):
+    """training/scripts/error_anatomy.py rebuilds each scene from dataset.json: its ice share
+    gives back the stored label, and its parts split the cells without overlap."""
+    from training.scripts.error_anatomy import cell_truth, parts, scene_spec
+
+    entry = next(e for e in json.loads((dataset / "dataset.json").read_text())["scenes"]
+                 if not e["certain_no_ice"])
+    label = np.load(dataset / "labels" / f"{entry['name']}.npy") == 1
+    obscured = np.load(dataset / "obscured" / f"{entry['name']}.npy") == 1
+    truth = cell_truth(scene_spec(entry))
+    assert label.any()
+    np.testing.assert_array_equal((truth["share"] >= 0.5) & water_mask() & ~obscured, label)
+    top = [mask for name, mask in parts(truth, label).items() if not name.startswith(" ")]
+    np.testing.assert_array_equal(np.sum(top, axis=0), np.ones(label.shape))

@@ -1,0 +1,115 @@
+"""Where a model's errors lie on a simulator dataset: boundary cells, thin cloud, dark ice.
+
+    python training/scripts/error_anatomy.py CHECKPOINT DATASET [--scenes N]
+
+Re-renders each validation scene of the checkpoint (its split) from its spec in dataset.json
+(the simulator is deterministic in the scene seed) to get what the stored crops do not hold:
+each cell's ice share of its sea, the mean whiteness of that ice and the mean cloud optical
+thickness. The model's errors over the counted cells (water, data in every band, not obscured:
+as `train-ssegm evaluate`) are then split by these, and a table of true positives, false
+positives, false negatives and IoU per part is printed. Ice-free scenes are skipped (they have
+no ice to find). Only for datasets made by `train-ssegm synth`; every figure is synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from runtime.landmask import water_mask
+from training.checkpoint import load_checkpoint, model_from_checkpoint
+from training.dataset import load_dataset
+from training.metrics import Confusion, confusion
+from training.simulator.raster import block_mean, fine_raster
+from training.simulator.regimes import SceneSpec
+from training.simulator.render import render_scene
+
+#: Cells whose ice share lies strictly between these are "boundary" cells (label at 0.5).
+BOUNDARY_SHARE = (0.25, 0.75)
+#: Mean optical thickness above which a (not obscured) cell is "under thin cloud".
+THIN_CLOUD_TAU = 0.5
+#: Mean whiteness of the ice below which an ice cell is "dark ice" (nilas, dark grey ice).
+DARK_ICE_WHITENESS = 0.3
+
+
+def scene_spec(entry: dict) -> SceneSpec:
+    """The SceneSpec of a dataset.json scene entry (as `SceneSpec.to_dict` wrote it)."""
+    fields = {key: entry[key] for key in SceneSpec.__dataclass_fields__}
+    fields["start_time"] = datetime.fromisoformat(entry["start_time"].replace("Z", "+00:00"))
+    return SceneSpec(**fields)
+
+
+def cell_truth(spec: SceneSpec) -> dict[str, np.ndarray]:
+    """Per grid cell: ice share of the sea, mean whiteness of the ice, mean cloud tau."""
+    scene, raster = render_scene(spec), fine_raster()
+    sea = block_mean(raster.sea)
+    ice = block_mean(raster.sea * scene.surface.ice)
+    whiteness = block_mean(raster.sea * scene.surface.ice * scene.surface.whiteness)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"share": np.where(sea > 0, ice / sea, 0.0),
+                "whiteness": np.where(ice > 0, whiteness / ice, 1.0),
+                "tau": block_mean(scene.clouds.tau)}
+
+
+def parts(truth: dict[str, np.ndarray], ice: np.ndarray) -> dict[str, np.ndarray]:
+    """Named bool masks that split a scene's cells by what makes them hard."""
+    low, high = BOUNDARY_SHARE
+    boundary = (truth["share"] > low) & (truth["share"] < high)
+    cloudy = truth["tau"] > THIN_CLOUD_TAU
+    inner = ~boundary & ~cloudy
+    return {
+        f"boundary (ice share {low}-{high})": boundary,
+        f"not boundary, thin cloud (tau > {THIN_CLOUD_TAU})": ~boundary & cloudy,
+        "not boundary, clear": inner,
+        f"  clear dark ice (whiteness < {DARK_ICE_WHITENESS})":
+            inner & ice & (truth["whiteness"] < DARK_ICE_WHITENESS),
+        "  clear brighter ice": inner & ice & (truth["whiteness"] >= DARK_ICE_WHITENESS),
+        "  clear open water": inner & ~ice,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--scenes", type=int, help="only the first N validation scenes")
+    args = parser.parse_args()
+    checkpoint = load_checkpoint(args.checkpoint)
+    model = model_from_checkpoint(checkpoint, args.checkpoint)
+    dataset = load_dataset(args.dataset)
+    entries = {e["name"]: e for e in json.loads((args.dataset / "dataset.json").read_text())
+               ["scenes"]}
+    index = {name: i for i, name in enumerate(dataset.names)}
+    validation = [index[n] for n in checkpoint["train_config"]["split"]["validation"]]
+    water = water_mask()
+    totals: dict[str, Confusion] = {}
+    for i in validation[: args.scenes]:
+        entry = entries[dataset.names[i]]
+        if entry.get("certain_no_ice"):
+            continue
+        with torch.no_grad():
+            probability = torch.sigmoid(model(dataset.crops[i : i + 1]))[0, 0].numpy()
+        predicted = probability > checkpoint["threshold"]
+        ice = dataset.labels[i].numpy() == 1
+        crop = dataset.crops[i].numpy()
+        counted = water & np.isfinite(crop).all(axis=0) & (dataset.obscured[i].numpy() == 0)
+        split = {"all cells": np.ones_like(ice)} | parts(cell_truth(scene_spec(entry)), ice)
+        split |= {f"regime {entry['ice_regime']}": np.ones_like(ice)}
+        for name, mask in split.items():
+            totals[name] = totals.get(name, Confusion()) + confusion(predicted, ice,
+                                                                      counted & mask)
+    errors = totals["all cells"].fp + totals["all cells"].fn
+    print("| cells | tp | fp | fn | IoU | share of all errors |")
+    print("|---|---|---|---|---|---|")
+    for name, c in totals.items():
+        share = (c.fp + c.fn) / errors if errors else float("nan")
+        print(f"| {name} | {c.tp} | {c.fp} | {c.fn} | {c.iou:.3f} | {share:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
