@@ -9,7 +9,12 @@ from runtime import grid
 from training.cli import app
 from training.dataset import band_statistics, load_dataset, scene_from_name, split
 from training.models import build_model
-from training.train import TrainConfig, _start_run, mixed_precision_dtype
+from training.train import (
+    TrainConfig,
+    _start_run,
+    learning_rate_steps,
+    mixed_precision_dtype,
+)
 
 from .tiny_dataset import make_tiny_dataset
 
@@ -158,6 +163,8 @@ def test_resume_with_a_lower_learning_rate(runs, dataset_dir, tmp_path):
     _train(dataset_dir, run, "--epochs", "3", "--resume", "--learning-rate", "1e-4")
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [float(r["learning_rate"]) for r in rows] == [1e-3, 1e-3, 1e-4]
+    history = torch.load(run / "last.ckpt", weights_only=True)["resume"]["history"]
+    assert learning_rate_steps(history) == [(3, 1e-4)]
     last = torch.load(run / "last.ckpt", weights_only=True)
     assert last["train_config"]["config"]["learning_rate"] == 1e-4
     assert last["resume"]["optimizer"]["param_groups"][0]["lr"] == 1e-4
@@ -172,3 +179,15 @@ def test_a_cpu_run_resumes_where_float16_scaling_is_on(runs):
     mean, std = last["preprocessing"]["mean"], last["preprocessing"]["std"]
     run = _start_run(config, mean, std, torch.device("cpu"), torch.float16, last)
     assert run.scaler.is_enabled() and len(run.history) == 2
+
+
+def test_history_of_older_runs_gets_the_run_s_one_learning_rate(runs):
+    """Runs saved before the rate was recorded (one rate per run) resume with it filled in."""
+    last = torch.load(runs[0] / "straight" / "last.ckpt", weights_only=True)
+    for row in last["resume"]["history"]:
+        del row["learning_rate"]
+    config = TrainConfig(**last["train_config"]["config"])
+    mean, std = last["preprocessing"]["mean"], last["preprocessing"]["std"]
+    run = _start_run(config, mean, std, torch.device("cpu"), None, last)
+    assert [row["learning_rate"] for row in run.history] == [1e-3, 1e-3]
+    assert learning_rate_steps(run.history) == []

@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import logging
 import math
 import textwrap
@@ -245,15 +246,21 @@ def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
 def write_history_csv(history: list[dict], path: Path) -> None:
     """One row per epoch: train_* and val_* metrics and the epoch's seconds."""
     buffer = io.StringIO()
-    columns = list(dict.fromkeys(key for row in history for key in row))  # older runs: fewer
-    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
     writer.writeheader()
     writer.writerows(history)
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
+def learning_rate_steps(history: list[dict]) -> list[tuple[int, float]]:
+    """(epoch, new rate) wherever a resume changed the learning rate."""
+    return [(row["epoch"], row["learning_rate"]) for before, row in itertools.pairwise(history)
+            if row["learning_rate"] != before["learning_rate"]]
+
+
 def plot_curve(history: list[dict], architecture: str, data: str, path: Path) -> None:
-    """Train and validation IoU per epoch, the best epoch marked (like the talk's slide 14)."""
+    """Train and validation IoU per epoch, the best epoch and any change of the learning rate
+    marked (like the talk's slide 14)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -269,6 +276,10 @@ def plot_curve(history: list[dict], architecture: str, data: str, path: Path) ->
         best = max(range(len(val)), key=lambda i: -1 if math.isnan(val[i]) else val[i])
         ax.scatter([epochs[best]], [val[best]], color="k", zorder=3,
                    label=f"best: epoch {epochs[best]}, IoU {val[best]:.4f}")
+    for epoch, rate in learning_rate_steps(history):
+        ax.axvline(epoch - 0.5, color="0.5", linestyle=":", linewidth=1)
+        ax.annotate(f"lr {rate:g}", (epoch - 0.5, 0.02), xycoords=("data", "axes fraction"),
+                    rotation=90, fontsize=7, color="0.35", ha="right")
     ax.set_xlabel("epoch")
     ax.set_ylabel("IoU of the ice class (water cells)")
     ax.set_title(f"{DISPLAY_NAMES[architecture]}: IoU per epoch\n"
@@ -313,13 +324,15 @@ def _start_run(config: TrainConfig, mean: list[float], std: list[float], device:
     if previous is None:
         return Run(config, model, optimizer, scaler, [])
     model.load_state_dict(previous["state_dict"])
+    history = previous["resume"]["history"]
+    for row in history:  # saved by code that ran one rate per run and did not record it
+        row.setdefault("learning_rate", previous["train_config"]["config"]["learning_rate"])
     optimizer.load_state_dict(previous["resume"]["optimizer"])
     for group in optimizer.param_groups:  # a resume may lower the learning rate
         group["lr"] = config.learning_rate
     if previous["resume"]["scaler"]:  # empty when saved without float16 (a CPU run, say)
         scaler.load_state_dict(previous["resume"]["scaler"])
-    return Run(config, model, optimizer, scaler, previous["resume"]["history"],
-               previous["resume"]["best_iou"])
+    return Run(config, model, optimizer, scaler, history, previous["resume"]["best_iou"])
 
 
 def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: Path,
