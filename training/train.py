@@ -18,10 +18,10 @@ when validation IoU improves. Every random draw comes from the seed and the epoc
 run resumed from `last.ckpt` continues exactly as if it had not stopped (bitwise on the CPU; on
 CUDA, cuDNN's transposed-convolution gradients are not bitwise reproducible).
 
-Speed: the model and its inputs are kept channels-last (oneDNN's fast layout on the CPU, about
-2x), and the training forward pass runs under mixed precision where the hardware has it
+Speed: the model and its inputs are kept channels-last (oneDNN's fast layout on the CPU,
+1.4-1.9x), and the training forward pass runs under mixed precision where the hardware has it
 natively: float16 with a gradient scaler on CUDA, bfloat16 on a CPU with AVX512-BF16 or AMX
-(about 2x more; BENCHMARKS.md). Weights, optimizer state and the loss stay float32, and the
+(a further 1.3-1.7x; BENCHMARKS.md). Weights, optimizer state and the loss stay float32, and the
 validation pass runs in float32, as the exported model does, so the kept epoch is chosen on the
 numbers the stations will see.
 """
