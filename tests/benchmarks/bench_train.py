@@ -31,7 +31,7 @@ import torch
 from runtime import grid, landmask
 from tests.benchmarks.markdown import replace_section
 from training.models import build_model, count_parameters
-from training.train import jitter, training_step
+from training.train import jitter, mixed_precision_dtype, training_step
 
 ARCHITECTURES = ("m20.1", "m21.1")
 BEGIN = "<!-- training benchmark: begin -->"
@@ -103,17 +103,20 @@ def run_all(batches: list[int], steps: int) -> list[dict]:
 
 def section(rows: list[dict], steps: int, load: tuple[float, float, float]) -> str:
     """The Markdown section for BENCHMARKS.md."""
+    bf16 = mixed_precision_dtype(torch.device("cpu")) is not None
+    native = "native bfloat16" if bf16 else "no native bfloat16"
+    used_setup = "bfloat16 channels-last" if bf16 else "float32 channels-last"
     lines = [
         BEGIN,
         "## Training throughput of SSegm M20.1 / M21.1 (CPU)",
         "",
-        f"Machine: 2-core x86_64 VM (AVX512-BF16), 24 GiB, no GPU, Python "
+        f"Machine: 2-core x86_64 VM ({native}), 24 GiB, no GPU, Python "
         f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
         f"intra-op threads; load average {load[0]:.1f} at the start. One step = jitter + forward "
         f"(train mode) + DiceBCELoss + backward + Adam on random (285 x 430) crops "
         f"(`training.train.training_step`); median of {steps} steps after a warm-up; inference "
-        "is float32 in the same layout. `train-ssegm train` runs the last set-up of each group "
-        "on this CPU (channels-last, bfloat16 autocast; validation in float32). Measured by "
+        f"is float32 in the same layout. `train-ssegm train` runs the {used_setup} set-up on "
+        "this CPU (validation in float32). Measured by "
         "`python -m tests.benchmarks.bench_train --write BENCHMARKS.md`.",
         "",
         "| model | parameters | batch | set-up | train step | train images/s "
@@ -131,7 +134,7 @@ def section(rows: list[dict], steps: int, load: tuple[float, float, float]) -> s
         )
     for name in ARCHITECTURES:
         used = [r["train_images_per_s"] for r in rows
-                if r["model"] == name and r["setup"] == "bfloat16 channels-last"]
+                if r["model"] == name and r["setup"] == used_setup]
         if used:
             epoch_s = 484 / max(used)
             lines += [
