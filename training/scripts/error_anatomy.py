@@ -28,6 +28,7 @@ from training.metrics import Confusion, confusion
 from training.simulator.raster import block_mean, fine_raster
 from training.simulator.regimes import SceneSpec
 from training.simulator.render import render_scene
+from training.simulator.truth import ice_share
 
 #: Cells whose ice share lies strictly between these are "boundary" cells (label at 0.5).
 BOUNDARY_SHARE = (0.25, 0.75)
@@ -47,11 +48,10 @@ def scene_spec(entry: dict) -> SceneSpec:
 def cell_truth(spec: SceneSpec) -> dict[str, np.ndarray]:
     """Per grid cell: ice share of the sea, mean whiteness of the ice, mean cloud tau."""
     scene, raster = render_scene(spec), fine_raster()
-    sea = block_mean(raster.sea)
     ice = block_mean(raster.sea * scene.surface.ice)
     whiteness = block_mean(raster.sea * scene.surface.ice * scene.surface.whiteness)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {"share": np.where(sea > 0, ice / sea, 0.0),
+        return {"share": ice_share(scene.surface, raster),
                 "whiteness": np.where(ice > 0, whiteness / ice, 1.0),
                 "tau": block_mean(scene.clouds.tau)}
 

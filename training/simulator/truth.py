@@ -42,12 +42,17 @@ CLASSES = {
 MIXED = 255
 
 
-def ice_label(surface: Surface, raster: FineRaster, obscured: np.ndarray) -> np.ndarray:
-    """uint8 (ROWS, COLS): 1 where ice covers >= half of a water cell's sea and it is visible."""
+def ice_share(surface: Surface, raster: FineRaster) -> np.ndarray:
+    """float (ROWS, COLS): the share of each cell's sea (fine pixels) covered by ice; 0 on land."""
     sea = block_mean(raster.sea)
     sea_ice = block_mean(raster.sea * surface.ice)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(sea > 0, sea_ice / sea, 0.0)
+        return np.where(sea > 0, sea_ice / sea, 0.0)
+
+
+def ice_label(surface: Surface, raster: FineRaster, obscured: np.ndarray) -> np.ndarray:
+    """uint8 (ROWS, COLS): 1 where ice covers >= half of a water cell's sea and it is visible."""
+    share = ice_share(surface, raster)
     return ((share >= ICE_SHARE_MIN) & water_mask() & (obscured == 0)).astype(np.uint8)
 
 
