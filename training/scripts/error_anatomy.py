@@ -1,8 +1,9 @@
 """Where a model's errors lie on a simulator dataset: boundary cells, thin cloud, dark ice.
 
-    python training/scripts/error_anatomy.py CHECKPOINT DATASET [--scenes N]
+    python training/scripts/error_anatomy.py MODEL DATASET [--scenes N]
 
-Re-renders each validation scene of the checkpoint (its split) from its spec in dataset.json
+MODEL is a checkpoint or an ONNX file, as for `train-ssegm evaluate`, and so is the split.
+Re-renders each validation scene from its spec in dataset.json
 (the simulator is deterministic in the scene seed) to get what the stored crops do not hold:
 each cell's ice share of its sea, the mean whiteness of that ice and the mean cloud optical
 thickness. The model's errors over the counted cells (water, data in every band, not obscured:
@@ -14,16 +15,14 @@ no ice to find). Only for datasets made by `train-ssegm synth`; every figure is 
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from runtime.landmask import water_mask
-from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.dataset import load_dataset
+from training.evaluate import load_predictor, validation_indices
 from training.metrics import Confusion, confusion
 from training.simulator.raster import block_mean, fine_raster
 from training.simulator.regimes import SceneSpec
@@ -79,22 +78,16 @@ def main() -> None:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--scenes", type=int, help="only the first N validation scenes")
     args = parser.parse_args()
-    checkpoint = load_checkpoint(args.checkpoint)
-    model = model_from_checkpoint(checkpoint, args.checkpoint)
+    predictor = load_predictor(args.checkpoint)
     dataset = load_dataset(args.dataset)
-    entries = {e["name"]: e for e in json.loads((args.dataset / "dataset.json").read_text())
-               ["scenes"]}
-    index = {name: i for i, name in enumerate(dataset.names)}
-    validation = [index[n] for n in checkpoint["train_config"]["split"]["validation"]]
+    _, validation = validation_indices(dataset, predictor, seed=0, fraction=0.15)
     water = water_mask()
     totals: dict[str, Confusion] = {}
     for i in validation[: args.scenes]:
-        entry = entries[dataset.names[i]]
+        entry = dataset.scenes[i]
         if entry.get("certain_no_ice"):
             continue
-        with torch.no_grad():
-            probability = torch.sigmoid(model(dataset.crops[i : i + 1]))[0, 0].numpy()
-        predicted = probability > checkpoint["threshold"]
+        predicted = predictor.predict(dataset.crops[i : i + 1].numpy())[0] > predictor.threshold
         ice = dataset.labels[i].numpy() == 1
         crop = dataset.crops[i].numpy()
         counted = water & np.isfinite(crop).all(axis=0) & (dataset.obscured[i].numpy() == 0)
