@@ -92,6 +92,13 @@ class GranuleInfo:
         return out
 
 
+def start_time(record: dict) -> datetime | None:
+    """The "start_time" of a crop sidecar (`GranuleInfo.to_dict`) or a dataset scene record,
+    ISO 8601 with "Z" for UTC, as a datetime; None when it has none."""
+    text = record.get("start_time")
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
 @dataclass(frozen=True)
 class Crop:
     """L1B reflectance on the bay grid: float32 (7, ROWS, COLS), bands 1..7, NaN = no data."""

@@ -18,7 +18,6 @@ it is re-made from the seed and fraction, the same way training makes it.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import logging
@@ -32,6 +31,7 @@ import torch
 
 from runtime import grid, landmask
 from runtime.errors import DatasetError, ModelError, OutputError
+from runtime.granule import start_time
 from runtime.solar import cos_solar_zenith
 from training.architectures import DISPLAY_NAMES
 from training.atomic import write_bytes_atomic
@@ -119,9 +119,9 @@ def validation_indices(
 
 
 def _cos_sza(scene: dict) -> np.ndarray | None:
-    if not scene.get("start_time"):
+    start = start_time(scene)
+    if start is None:
         return None
-    start = dt.datetime.fromisoformat(scene["start_time"].replace("Z", "+00:00"))
     lon, lat = grid.cell_centres()
     return cos_solar_zenith(start, lon, lat).astype(np.float32)
 

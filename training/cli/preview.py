@@ -25,6 +25,7 @@ from PIL import Image, ImageDraw
 from runtime import grid
 from runtime.cli.common import reports_errors, setup_logging
 from runtime.errors import DatasetError, InputNotFound, OutputError
+from runtime.granule import start_time
 from runtime.landmask import water_mask
 from runtime.solar import cos_solar_zenith
 
@@ -61,8 +62,7 @@ def crop_time(crop_path: Path) -> datetime | None:
     sidecar = crop_path.with_suffix(".json")
     if not sidecar.is_file():
         return None
-    start = json.loads(sidecar.read_text()).get("start_time")
-    return datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+    return start_time(json.loads(sidecar.read_text()))
 
 
 def display_reflectance(reflectance: np.ndarray, time: datetime | None) -> np.ndarray:

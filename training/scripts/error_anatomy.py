@@ -15,11 +15,11 @@ no ice to find). Only for datasets made by `train-ssegm synth`; every figure is 
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from runtime.granule import start_time
 from runtime.landmask import water_mask
 from training.dataset import load_dataset
 from training.evaluate import load_predictor, validation_indices
@@ -40,7 +40,7 @@ DARK_ICE_WHITENESS = 0.3
 def scene_spec(entry: dict) -> SceneSpec:
     """The SceneSpec of a dataset.json scene entry (as `SceneSpec.to_dict` wrote it)."""
     fields = {key: entry[key] for key in SceneSpec.__dataclass_fields__}
-    fields["start_time"] = datetime.fromisoformat(entry["start_time"].replace("Z", "+00:00"))
+    fields["start_time"] = start_time(entry)
     return SceneSpec(**fields)
 
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from runtime import grid
+from runtime.granule import start_time
 from runtime.landmask import water_mask
 from runtime.solar import cos_solar_zenith
 from training.baselines import ndsi_ice_mask
@@ -35,8 +35,8 @@ def scene_counts(dataset: Path, scene: dict) -> np.ndarray:
     obscured_path = dataset / "obscured" / f"{name}.npy"
     obscured = np.load(obscured_path) == 1 if obscured_path.is_file() else False
     lon, lat = grid.cell_centres()
-    start = datetime.fromisoformat(scene["start_time"].replace("Z", "+00:00"))
-    predicted = ndsi_ice_mask(crop, cos_solar_zenith(start, lon, lat).astype(np.float32))
+    cos_sza = cos_solar_zenith(start_time(scene), lon, lat).astype(np.float32)
+    predicted = ndsi_ice_mask(crop, cos_sza)
     valid = water_mask() & np.isfinite(crop).all(axis=0) & ~obscured
     p, t = predicted[valid], label[valid]
     return np.array([(p & t).sum(), (p & ~t).sum(), (~p & t).sum(), (~p & ~t).sum()])

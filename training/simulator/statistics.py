@@ -10,13 +10,13 @@ value.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from runtime import grid
 from runtime.errors import DatasetError
+from runtime.granule import start_time
 from runtime.solar import cos_solar_zenith
 from training.simulator.spectra import TABLE
 from training.simulator.truth import CLASSES
@@ -53,8 +53,7 @@ def class_statistics(dataset: Path) -> dict[str, dict]:
             raise DatasetError("no class map: stats needs a dataset made by `synth`", classes_path)
         classes = np.load(classes_path)
         crop = np.load(dataset / "crops" / f"{name}.npy")
-        start = datetime.fromisoformat(scene["start_time"].replace("Z", "+00:00"))
-        rho = crop / cos_solar_zenith(start, lon, lat).astype(np.float32)
+        rho = crop / cos_solar_zenith(start_time(scene), lon, lat).astype(np.float32)
         for code in CLASSES:
             cells = (classes == code) & np.isfinite(rho).all(axis=0)
             values = rho[:, cells].astype(np.float64)
