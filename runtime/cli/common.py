@@ -32,6 +32,11 @@ def fail(tool: str, error: BayIceError) -> typer.Exit:
     return typer.Exit(error.exit_code)
 
 
+def same_granule_warning(tool: str, granule: Path, first: Path, granule_id: str) -> str:
+    """The one-line warning for a later file of a granule already handled in the batch."""
+    return f"{tool}: warning: {granule}: same granule {granule_id} as {first}, skipped"
+
+
 def reports_errors(tool: str) -> Callable[[F], F]:
     """Decorator for a command: expected errors become one line on stderr and their exit code."""
 

@@ -24,7 +24,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from runtime.cli.common import fail, reports_errors, setup_logging
+from runtime.cli.common import fail, reports_errors, same_granule_warning, setup_logging
 from runtime.errors import BayIceError, OutputError
 from runtime.granule import Crop, read_crop
 
@@ -66,11 +66,6 @@ def write_crop(crop: Crop, out_dir: Path) -> Path:
     return array_path
 
 
-def _skip_copy(granule: Path, first: Path, name: str) -> None:
-    """Say on one line that ``granule`` is a second copy of ``name`` and is not written."""
-    typer.echo(f"{TOOL}: warning: {granule}: same granule {name} as {first}, skipped", err=True)
-
-
 def _output_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -99,7 +94,7 @@ def crop(
             cropped = read_crop(granule)
             name = cropped.info.granule_id
             if name in sources:
-                _skip_copy(granule, sources[name], name)
+                typer.echo(same_granule_warning(TOOL, granule, sources[name], name), err=True)
                 continue
             written = write_crop(cropped, out_dir)
         except BayIceError as error:

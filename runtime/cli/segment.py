@@ -31,6 +31,7 @@ from runtime.cli.common import (
     check_threshold,
     fail,
     reports_errors,
+    same_granule_warning,
     setup_logging,
 )
 from runtime.errors import BayIceError, OutputError
@@ -77,8 +78,7 @@ def segment(
             result = segmenter.segment(path)
             name = result.summary["granule_id"]
             if name in sources:
-                tqdm.write(f"{TOOL}: warning: {path}: same granule {name} as {sources[name]}, "
-                           "skipped", file=sys.stderr)
+                tqdm.write(same_granule_warning(TOOL, path, sources[name], name), file=sys.stderr)
                 continue
             summary = result.save(output, probability)
             sources[name] = path
