@@ -222,14 +222,65 @@ def test_ndsi_baseline_uses_literature_thresholds():
 def test_error_anatomy_re_renders_the_stored_truth(dataset):
     """training/scripts/error_anatomy.py rebuilds each scene from dataset.json: its ice share
     gives back the stored label, and its parts split the cells without overlap."""
-    from training.scripts.error_anatomy import cell_truth, parts, scene_spec
+    from training.scripts.error_anatomy import cell_truth, parts
 
     entry = next(e for e in json.loads((dataset / "dataset.json").read_text())["scenes"]
                  if not e["certain_no_ice"])
     label = np.load(dataset / "labels" / f"{entry['name']}.npy") == 1
     obscured = np.load(dataset / "obscured" / f"{entry['name']}.npy") == 1
-    truth = cell_truth(scene_spec(entry))
+    truth = cell_truth(SceneSpec.from_dict(entry))
     assert label.any()
     np.testing.assert_array_equal((truth["share"] >= 0.5) & water_mask() & ~obscured, label)
     top = [mask for name, mask in parts(truth, label).items() if not name.startswith(" ")]
     np.testing.assert_array_equal(np.sum(top, axis=0), np.ones(label.shape))
+
+
+def test_footprint_ceiling_oracle_lines_up_with_the_labels(dataset, tmp_path):
+    """training/scripts/footprint_ceiling.py: the ice share its oracle saw is registered on
+    the grid (it matches the scene's true cell share best unshifted) and, a cell away from ice
+    edges, is on the label's side of 0.5; the oracle dataset it writes keeps DATASET's labels
+    and hides obscured and no-data cells."""
+    from scipy import ndimage
+
+    from training.dataset import load_dataset
+    from training.scripts.footprint_ceiling import (
+        all_seen_fields,
+        ceiling_table,
+        counted_cells,
+        write_oracle_dataset,
+    )
+    from training.simulator.raster import fine_raster
+    from training.simulator.render import render_scene
+    from training.simulator.truth import ice_share
+
+    source = load_dataset(dataset)
+    seen = all_seen_fields(source.scenes, workers=1)
+    i = next(i for i, e in enumerate(source.scenes) if not e["certain_no_ice"])
+    share, fraction = seen[i]
+    counted = counted_cells(source, i)
+    ice = source.labels[i].numpy() == 1
+    inner_ice = ndimage.binary_erosion(counted & ice)
+    inner_water = ndimage.binary_erosion(counted & ~ice)
+    assert inner_ice.sum() > 100 and inner_water.sum() > 100
+    assert (share[inner_ice] >= 0.5).mean() > 0.995
+    assert (share[inner_water] < 0.5).mean() > 0.995
+    truth = ice_share(render_scene(SceneSpec.from_dict(source.scenes[i])).surface, fine_raster())
+    inner = ndimage.binary_erosion(counted, iterations=2)
+    misfit = {(dy, dx): np.abs(np.roll(share, (dy, dx), axis=(0, 1)) - truth)[inner].mean()
+              for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    assert min(misfit, key=misfit.get) == (0, 0), misfit
+    assert np.nanmin(share) >= 0 and np.nanmax(share) <= 1 + 1e-3
+    assert np.nanmin(fraction) >= 0 and np.nanmax(fraction) <= 1 + 1e-3
+
+    table = ceiling_table(source, list(range(len(source))), dict(enumerate(seen)))
+    assert "| all validation scenes with ice | 2 |" in table
+
+    write_oracle_dataset(source, seen, tmp_path / "oracle")
+    oracle = load_dataset(tmp_path / "oracle")
+    assert oracle.names == source.names
+    np.testing.assert_array_equal(oracle.labels.numpy(), source.labels.numpy())
+    crop = oracle.crops[i].numpy()
+    np.testing.assert_array_equal(np.isfinite(crop).all(axis=0), counted | (
+        np.isfinite(source.crops[i].numpy()).all(axis=0) & ~water_mask()
+        & (source.obscured[i].numpy() == 0)))
+    np.testing.assert_allclose(crop[0][counted], share[counted])

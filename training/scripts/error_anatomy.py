@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.granule import start_time
 from runtime.landmask import water_mask
 from training.dataset import load_dataset
 from training.evaluate import load_predictor, validation_indices
@@ -35,13 +34,6 @@ BOUNDARY_SHARE = (0.25, 0.75)
 THIN_CLOUD_TAU = 0.5
 #: Mean whiteness of the ice below which an ice cell is "dark ice" (nilas, dark grey ice).
 DARK_ICE_WHITENESS = 0.3
-
-
-def scene_spec(entry: dict) -> SceneSpec:
-    """The SceneSpec of a dataset.json scene entry (as `SceneSpec.to_dict` wrote it)."""
-    fields = {key: entry[key] for key in SceneSpec.__dataclass_fields__}
-    fields["start_time"] = start_time(entry)
-    return SceneSpec(**fields)
 
 
 def cell_truth(spec: SceneSpec) -> dict[str, np.ndarray]:
@@ -91,7 +83,8 @@ def main() -> None:
         ice = dataset.labels[i].numpy() == 1
         crop = dataset.crops[i].numpy()
         counted = water & np.isfinite(crop).all(axis=0) & (dataset.obscured[i].numpy() == 0)
-        split = {"all cells": np.ones_like(ice)} | parts(cell_truth(scene_spec(entry)), ice)
+        truth = cell_truth(SceneSpec.from_dict(entry))
+        split = {"all cells": np.ones_like(ice)} | parts(truth, ice)
         split |= {f"regime {entry['ice_regime']}": np.ones_like(ice)}
         for name, mask in split.items():
             totals[name] = totals.get(name, Confusion()) + confusion(predicted, ice,

@@ -60,12 +60,13 @@ def _bay_window(swath: Swath) -> tuple[slice, slice]:
     return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(columns[0]), int(columns[-1]) + 1)
 
 
-def sensor_view(scene: Scene, swath: Swath) -> np.ndarray:
+def sensor_view(scene: Scene, swath: Swath, noise: bool = True) -> np.ndarray:
     """The stored L1B reflectance of the whole swath, float32 (7, 20n, 2708).
 
     Only the part of the swath that sees the bay is imaged; the rest, which no reader of the
     bay looks at, holds the scene's mean reflectance. The footprint is the one at the bay
-    centre's column (it changes little across the bay).
+    centre's column (it changes little across the bay). `noise=False` leaves out the sensor's
+    noise and stripes: the footprint and the geometry alone (for analyses of what they cost).
     """
     column = round(2 * (math.radians(scene.spec.scan_angle_deg) / IFOV_1KM_RAD + CENTRE_FRAME))
     rows, columns = _bay_window(swath)
@@ -79,17 +80,23 @@ def sensor_view(scene: Scene, swath: Swath) -> np.ndarray:
         along_track_km=float(swath.along_track_km[column]),
     )
     l1b = l1b_reflectance(rho, swath)
+    if not noise:
+        return l1b
     rng = np.random.default_rng([scene.spec.seed, 1])
     l1b[:, rows, columns] = sensor_effects(l1b[:, rows, columns], swath.platform, rng, rows.start)
     return l1b
 
 
 def write_scene_granule(
-    scene: Scene, directory: str | Path, n_scans: int = TRAINING_SCANS, **writer_options
+    scene: Scene,
+    directory: str | Path,
+    n_scans: int = TRAINING_SCANS,
+    noise: bool = True,
+    **writer_options,
 ) -> Path:
     """Write the scene as a granule of `n_scans` scans into `directory`; return its path."""
     swath = scene_swath(scene.spec, n_scans)
-    return write_granule(directory, sensor_view(scene, swath), swath, **writer_options)
+    return write_granule(directory, sensor_view(scene, swath, noise), swath, **writer_options)
 
 
 def truth(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
+from runtime.granule import start_time
 from runtime.solar import cos_solar_zenith
 from training.swath import BAY_CENTRE
 
@@ -67,6 +68,14 @@ class SceneSpec:
         entry = asdict(self)
         entry["start_time"] = self.start_time.strftime("%Y-%m-%dT%H:%M:%SZ")
         return entry
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> SceneSpec:
+        """The spec of a dataset.json scene entry as `to_dict` wrote it (other keys ignored),
+        to re-render a scene: the simulator is deterministic in the scene seed."""
+        fields = {key: entry[key] for key in cls.__dataclass_fields__}
+        fields["start_time"] = start_time(entry)
+        return cls(**fields)
 
 
 def granule_name(platform: str, start_time: datetime) -> str:
