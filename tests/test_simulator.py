@@ -243,10 +243,10 @@ def test_footprint_ceiling_oracle_lines_up_with_the_labels(dataset, tmp_path):
     from scipy import ndimage
 
     from training.dataset import load_dataset
+    from training.evaluate import counted_cells
     from training.scripts.footprint_ceiling import (
         all_seen_fields,
         ceiling_table,
-        counted_cells,
         write_oracle_dataset,
     )
     from training.simulator.raster import fine_raster

@@ -140,6 +140,13 @@ def _fit_forest(dataset: Dataset, indices: list[int], water: np.ndarray, seed: i
     return fit_pixel_forest(np.concatenate(features), np.concatenate(labels), seed)
 
 
+def counted_cells(dataset: Dataset, index: int) -> np.ndarray:
+    """The cells a scene's scores count: water, data in every band, not obscured."""
+    crop = dataset.crops[index].numpy()
+    clear = np.isfinite(crop).all(axis=0) & (dataset.obscured[index].numpy() == 0)
+    return landmask.water_mask() & clear
+
+
 def scene_confusions(
     dataset: Dataset, predictor: Predictor, indices: list[int], forest
 ) -> list[dict[str, Confusion]]:
@@ -153,7 +160,7 @@ def scene_confusions(
             crop = dataset.crops[i].numpy()
             truth = dataset.labels[i].numpy() == 1
             valid = np.isfinite(crop).all(axis=0)
-            clear = water & valid & (dataset.obscured[i].numpy() == 0)
+            clear = counted_cells(dataset, i)
             model = (probability[k] > predictor.threshold) & water
             ndsi = ndsi_ice_mask(crop, _cos_sza(dataset.scenes[i]))
             results.append({

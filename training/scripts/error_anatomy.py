@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from runtime.landmask import water_mask
 from training.dataset import load_dataset
-from training.evaluate import load_predictor, validation_indices
+from training.evaluate import counted_cells, load_predictor, validation_indices
 from training.metrics import Confusion, confusion
 from training.simulator.raster import block_mean, fine_raster
 from training.simulator.regimes import SceneSpec
@@ -73,7 +72,6 @@ def main() -> None:
     predictor = load_predictor(args.checkpoint)
     dataset = load_dataset(args.dataset)
     _, validation = validation_indices(dataset, predictor, seed=0, fraction=0.15)
-    water = water_mask()
     totals: dict[str, Confusion] = {}
     for i in validation[: args.scenes]:
         entry = dataset.scenes[i]
@@ -81,8 +79,7 @@ def main() -> None:
             continue
         predicted = predictor.predict(dataset.crops[i : i + 1].numpy())[0] > predictor.threshold
         ice = dataset.labels[i].numpy() == 1
-        crop = dataset.crops[i].numpy()
-        counted = water & np.isfinite(crop).all(axis=0) & (dataset.obscured[i].numpy() == 0)
+        counted = counted_cells(dataset, i)
         truth = cell_truth(SceneSpec.from_dict(entry))
         split = {"all cells": np.ones_like(ice)} | parts(truth, ice)
         split |= {f"regime {entry['ice_regime']}": np.ones_like(ice)}

@@ -38,9 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from runtime.granule import read_crop
-from runtime.landmask import water_mask
 from training.dataset import Dataset, load_dataset, split
-from training.evaluate import load_predictor, validation_indices
+from training.evaluate import Predictor, counted_cells, load_predictor, validation_indices
 from training.metrics import Confusion, confusion
 from training.simulator.dataset import save_npy
 from training.simulator.granule import write_scene_granule
@@ -88,12 +87,6 @@ def all_seen_fields(entries: list[dict], workers: int) -> list[np.ndarray]:
         return pool.map(_seen_job, entries, chunksize=1)
 
 
-def counted_cells(dataset: Dataset, index: int) -> np.ndarray:
-    """The cells `train-ssegm evaluate` counts: water, data in every band, not obscured."""
-    crop = dataset.crops[index].numpy()
-    return water_mask() & np.isfinite(crop).all(axis=0) & (dataset.obscured[index].numpy() == 0)
-
-
 def scan_angle_group(angle_deg: float) -> str:
     """The `SCAN_ANGLE_EDGES` bin of a scan angle, as a row name."""
     for low, high in itertools.pairwise(SCAN_ANGLE_EDGES):
@@ -103,7 +96,7 @@ def scan_angle_group(angle_deg: float) -> str:
 
 
 def ceiling_table(dataset: Dataset, validation: list[int], seen: dict[int, np.ndarray],
-                  predictor=None) -> str:
+                  predictor: Predictor | None = None) -> str:
     """Markdown table: oracle IoU per threshold and MODEL's IoU, pooled per group."""
     oracle: dict[str, dict[float, Confusion]] = {}
     model: dict[str, Confusion] = {}
@@ -140,9 +133,8 @@ def ceiling_table(dataset: Dataset, validation: list[int], seen: dict[int, np.nd
 
 
 def write_oracle_dataset(dataset: Dataset, seen: list[np.ndarray], out_dir: Path) -> None:
-    """DATASET with each crop replaced by its oracle view (see the module docstring)."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise SystemExit(f"error: {out_dir}: exists and is not empty; choose a new folder")
+    """DATASET with each crop replaced by its oracle view (see the module docstring);
+    dataset.json comes last, so a folder without it is an unfinished one."""
     for folder in ("crops", "labels", "obscured"):
         (out_dir / folder).mkdir(parents=True, exist_ok=True)
     for i, name in enumerate(dataset.names):
@@ -173,6 +165,8 @@ def main() -> None:
     parser.add_argument("--write-dataset", type=Path, metavar="DIR",
                         help="also write the oracle view of every scene as a dataset here")
     args = parser.parse_args()
+    if args.write_dataset and args.write_dataset.exists() and any(args.write_dataset.iterdir()):
+        parser.error(f"{args.write_dataset}: exists and is not empty; choose a new folder")
     dataset = load_dataset(args.dataset)
     predictor = load_predictor(args.model) if args.model else None
     if predictor is not None:

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 
-from runtime.granule import start_time
+from runtime.granule import start_time as parse_start_time
 from runtime.solar import cos_solar_zenith
 from training.swath import BAY_CENTRE
 
@@ -74,7 +74,7 @@ class SceneSpec:
         """The spec of a dataset.json scene entry as `to_dict` wrote it (other keys ignored),
         to re-render a scene: the simulator is deterministic in the scene seed."""
         fields = {key: entry[key] for key in cls.__dataclass_fields__}
-        fields["start_time"] = start_time(entry)
+        fields["start_time"] = parse_start_time(entry)
         return cls(**fields)
 
 
