@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from training.losses import DICE_SMOOTH, dice_bce_loss
+from training.losses import DICE_SMOOTH, dice_bce_loss, dice_bce_sums, loss_from_sums
 from training.metrics import Confusion, confusion
 
 
@@ -32,6 +32,19 @@ def test_uncounted_cells_do_not_change_the_loss():
     changed = logits.clone()
     changed[0, :2] = 99.0
     assert dice_bce_loss(logits, target, weight) == dice_bce_loss(changed, target, weight)
+
+
+def test_sums_of_batches_give_the_loss_of_the_whole_set():
+    generator = torch.Generator().manual_seed(0)
+    target = torch.zeros(4, 6, 6)
+    target[:2] = (torch.rand(2, 6, 6, generator=generator) > 0.5).float()  # two ice-free scenes
+    logits = 3 * (2 * target - 1) + torch.randn(4, 6, 6, generator=generator)  # a good model
+    weight = (torch.rand(4, 6, 6, generator=generator) > 0.2).float()
+    whole = dice_bce_loss(logits, target, weight)
+    batches = [dice_bce_sums(logits[i:i + 1], target[i:i + 1], weight[i:i + 1]) for i in range(4)]
+    assert loss_from_sums(sum(batches)).item() == pytest.approx(whole.item(), rel=1e-6)
+    mean_of_batches = sum(loss_from_sums(b) for b in batches) / 4
+    assert mean_of_batches.item() > whole.item() + 0.1  # what a per-batch mean would report
 
 
 def test_loss_gradient_flows_in_float32_under_half_inputs():

@@ -12,8 +12,10 @@ from training.models import build_model
 from training.train import (
     TrainConfig,
     _start_run,
+    cell_masks,
     learning_rate_steps,
     mixed_precision_dtype,
+    run_epoch,
 )
 
 from .tiny_dataset import make_tiny_dataset
@@ -99,6 +101,21 @@ def test_resumed_run_equals_the_straight_run(runs):
     resumed_rows = list(csv.DictReader((base / "resumed" / "metrics.csv").open()))
     for row_a, row_b in zip(straight_rows, resumed_rows, strict=True):
         assert row_a["val_iou"] == row_b["val_iou"] and row_a["train_loss"] == row_b["train_loss"]
+
+
+def test_validation_scores_do_not_depend_on_the_batch_size(runs, dataset_dir):
+    base, _ = runs
+    best = torch.load(base / "straight" / "best.ckpt", weights_only=True)
+    dataset = load_dataset(dataset_dir)
+    model = build_model("m20.1", best["preprocessing"]["mean"], best["preprocessing"]["std"])
+    model.load_state_dict(best["state_dict"])
+    everything = list(range(len(dataset)))  # ice and ice-free scenes
+    by_batch_size = [run_epoch(model, dataset, cell_masks(dataset), everything,
+                               TrainConfig(batch_size=size), torch.device("cpu"), epoch=1)
+                     for size in (1, len(dataset))]
+    one, all_at_once = by_batch_size
+    assert one["loss"] == pytest.approx(all_at_once["loss"], rel=1e-5)
+    assert one["iou"] == all_at_once["iou"]
 
 
 def test_resume_refuses_another_architecture(runs, dataset_dir):

@@ -5,6 +5,11 @@ cells are left out). BCE is the mean over those cells. The Dice term is the soft
 whole batch taken as one set of cells, 1 - (2 sum(p t) + s) / (sum(p) + sum(t) + s), with
 smoothing s = 1 cell (the usual DiceBCELoss), so a batch without ice does not divide by zero
 and still pushes the probabilities towards 0.
+
+The loss is made of five sums over cells (`dice_bce_sums`), which add up across batches, so
+the loss of a whole split is the same figure whatever the batch size (`loss_from_sums`). The
+mean of per-batch losses is not: a batch of ice-free scenes has a Dice term near 1 however
+good the model is, so that mean depends on how the split falls into batches.
 """
 
 from __future__ import annotations
@@ -15,20 +20,31 @@ from torch.nn import functional
 DICE_SMOOTH = 1.0
 
 
-def dice_bce_loss(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, smooth: float = DICE_SMOOTH
-) -> torch.Tensor:
-    """BCE + Dice of `logits` against `target` (1 = ice) over cells where `weight` is 1.
+def dice_bce_sums(logits: torch.Tensor, target: torch.Tensor,
+                  weight: torch.Tensor) -> torch.Tensor:
+    """(BCE sum, counted cells, sum p t, sum p, sum t) over the cells where `weight` is 1.
 
-    All three have the same shape; computed in float32 whatever the autocast dtype.
+    All three inputs have the same shape; float32 whatever the autocast dtype.
     """
     logits, target, weight = logits.float(), target.float(), weight.float()
-    counted = weight.sum().clamp_min(1.0)
     bce = functional.binary_cross_entropy_with_logits(
         logits, target, weight=weight, reduction="sum"
     )
     probability = torch.sigmoid(logits) * weight
     truth = target * weight
-    overlap = (probability * truth).sum()
-    dice = 1 - (2 * overlap + smooth) / (probability.sum() + truth.sum() + smooth)
-    return bce / counted + dice
+    return torch.stack([bce, weight.sum(), (probability * truth).sum(), probability.sum(),
+                        truth.sum()])
+
+
+def loss_from_sums(sums: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Tensor:
+    """Dice+BCE from `dice_bce_sums` (of one batch, or added up over many)."""
+    bce, counted, overlap, probability, truth = sums
+    dice = 1 - (2 * overlap + smooth) / (probability + truth + smooth)
+    return bce / counted.clamp_min(1.0) + dice
+
+
+def dice_bce_loss(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, smooth: float = DICE_SMOOTH
+) -> torch.Tensor:
+    """BCE + Dice of `logits` against `target` (1 = ice) over cells where `weight` is 1."""
+    return loss_from_sums(dice_bce_sums(logits, target, weight), smooth)

@@ -14,9 +14,12 @@ Augmentation is radiometric only (the geography is fixed, so no flips or shifts)
 band a gain of 1 +- 5 % and an offset of +- 0.005 reflectance, plus per-cell noise of 0.003.
 
 Each epoch writes `last.ckpt`, `metrics.csv` and `curve.png` in the run folder, and `best.ckpt`
-when validation IoU improves. Every random draw comes from the seed and the epoch number, so a
-run resumed from `last.ckpt` continues exactly as if it had not stopped (bitwise on the CPU; on
-CUDA, cuDNN's transposed-convolution gradients are not bitwise reproducible).
+when validation IoU improves. The loss recorded for each split is Dice+BCE over all the split's
+counted cells as one set (`training.losses.loss_from_sums`), so it does not depend on the batch
+size and the training and validation figures compare. Every random draw comes from the seed
+and the epoch number, so a run resumed from `last.ckpt` continues exactly as if it had not
+stopped (bitwise on the CPU; on CUDA, cuDNN's transposed-convolution gradients are not bitwise
+reproducible).
 
 Speed: the model and its inputs are kept channels-last (oneDNN's fast layout on the CPU,
 1.4-1.9x), and the training forward pass runs under mixed precision where the hardware has it
@@ -48,7 +51,7 @@ from training.architectures import DISPLAY_NAMES
 from training.atomic import write_bytes_atomic
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import Dataset, band_statistics, load_dataset, split
-from training.losses import dice_bce_loss
+from training.losses import dice_bce_sums, loss_from_sums
 from training.metrics import Confusion, confusion
 from training.models import SSegm, build_model
 
@@ -136,29 +139,31 @@ def jitter(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 class Tally:
-    """Running loss and confusion counts of one split in one epoch."""
+    """Running loss sums and confusion counts of one split in one epoch.
+
+    The split's loss is Dice+BCE over all its counted cells as one set (`loss_from_sums`),
+    not the mean of per-batch losses, which depends on the batching (see training.losses).
+    """
 
     def __init__(self) -> None:
-        self.loss_sum = 0.0
-        self.batches = 0
+        self.loss_sums = torch.zeros(5, dtype=torch.float64)
         self.clear = Confusion()
         self.with_obscured = Confusion()
         self.all_cells = Confusion()
 
-    def add(self, loss: float, logits: torch.Tensor, labels: torch.Tensor,
+    def add(self, loss_sums: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor,
             masks: CellMasks) -> None:
         # probability > 0.5; land is never ice, as in the runtime's map (all-cells accuracy)
         predicted = (logits[:, 0] > 0) & water().to(logits.device)
         truth = labels == 1
-        self.loss_sum += loss
-        self.batches += 1
+        self.loss_sums += loss_sums.detach().cpu().double()
         self.clear += confusion(predicted, truth, masks.clear)
         self.with_obscured += confusion(predicted, truth, masks.loss)
         self.all_cells += confusion(predicted, truth, masks.all_cells)
 
     def metrics(self) -> dict[str, float]:
         return {
-            "loss": self.loss_sum / max(self.batches, 1),
+            "loss": float(loss_from_sums(self.loss_sums)),
             **self.clear.scores(),
             "iou_with_obscured": self.with_obscured.iou,
             "accuracy_with_obscured": self.with_obscured.accuracy,
@@ -186,15 +191,16 @@ def training_step(
     autocast_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One Adam step on a batch (forward under autocast to `autocast_dtype` when given, Dice+BCE
-    over the cells where `weight` is 1, backward); returns the detached logits and loss."""
+    over the cells where `weight` is 1, backward); returns the detached logits and loss sums."""
     with torch.autocast(x.device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
         logits = model(x)
-    loss = dice_bce_loss(logits[:, 0], y, weight)
+    sums = dice_bce_sums(logits[:, 0], y, weight)
+    loss = loss_from_sums(sums)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
-    return logits.detach(), loss.detach()
+    return logits.detach(), sums.detach()
 
 
 def run_epoch(
@@ -228,12 +234,12 @@ def run_epoch(
         if training:
             if config.augment:
                 x = jitter(x, noise)
-            logits, loss = training_step(model, x, y, m.loss, optimizer, scaler, autocast_dtype)
+            logits, sums = training_step(model, x, y, m.loss, optimizer, scaler, autocast_dtype)
         else:
             with torch.no_grad():
                 logits = model(x)
-                loss = dice_bce_loss(logits[:, 0], y, m.loss)
-        tally.add(loss.item(), logits, y, m)
+                sums = dice_bce_sums(logits[:, 0], y, m.loss)
+        tally.add(sums, logits, y, m)
         bar.set_postfix(loss=f"{tally.metrics()['loss']:.4f}", iou=f"{tally.clear.iou:.4f}")
     return tally.metrics()
 
