@@ -13,7 +13,7 @@ from training.train import (
     TrainConfig,
     _start_run,
     cell_masks,
-    learning_rate_steps,
+    learning_rate_schedule,
     mixed_precision_dtype,
     run_epoch,
 )
@@ -181,7 +181,8 @@ def test_resume_with_a_lower_learning_rate(runs, dataset_dir, tmp_path):
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     assert [float(r["learning_rate"]) for r in rows] == [1e-3, 1e-3, 1e-4]
     last = torch.load(run / "last.ckpt", weights_only=True)
-    assert learning_rate_steps(last["resume"]["history"]) == [(3, 1e-4)]
+    assert learning_rate_schedule(last["resume"]["history"]) == [(1, 1e-3), (3, 1e-4)]
+    assert last["train_config"]["learning_rate_schedule"] == [(1, 1e-3), (3, 1e-4)]
     assert last["train_config"]["config"]["learning_rate"] == 1e-4
     assert last["resume"]["optimizer"]["param_groups"][0]["lr"] == 1e-4
     assert last["train_config"]["config"]["batch_size"] == 2  # the rest stays the run's own
@@ -206,4 +207,4 @@ def test_history_of_older_runs_gets_the_run_s_one_learning_rate(runs):
     mean, std = last["preprocessing"]["mean"], last["preprocessing"]["std"]
     run = _start_run(config, mean, std, torch.device("cpu"), None, last)
     assert [row["learning_rate"] for row in run.history] == [1e-3, 1e-3]
-    assert learning_rate_steps(run.history) == []
+    assert learning_rate_schedule(run.history) == [(1, 1e-3)]

@@ -258,9 +258,10 @@ def write_history_csv(history: list[dict], path: Path) -> None:
     write_bytes_atomic(path, buffer.getvalue().encode())
 
 
-def learning_rate_steps(history: list[dict]) -> list[tuple[int, float]]:
-    """(epoch, new rate) wherever a resume changed the learning rate."""
-    return [(row["epoch"], row["learning_rate"]) for before, row in itertools.pairwise(history)
+def learning_rate_schedule(history: list[dict]) -> list[tuple[int, float]]:
+    """(epoch, rate) of the first epoch and wherever a resume changed the learning rate."""
+    return [(row["epoch"], row["learning_rate"]) for before, row
+            in itertools.pairwise([{"learning_rate": None}, *history])
             if row["learning_rate"] != before["learning_rate"]]
 
 
@@ -282,7 +283,7 @@ def plot_curve(history: list[dict], architecture: str, data: str, path: Path) ->
         best = max(range(len(val)), key=lambda i: -1 if math.isnan(val[i]) else val[i])
         ax.scatter([epochs[best]], [val[best]], color="k", zorder=3,
                    label=f"best: epoch {epochs[best]}, IoU {val[best]:.4f}")
-    for epoch, rate in learning_rate_steps(history):
+    for epoch, rate in learning_rate_schedule(history)[1:]:
         ax.axvline(epoch - 0.5, color="0.5", linestyle=":", linewidth=1)
         ax.annotate(f"lr {rate:g}", (epoch - 0.5, 0.02), xycoords=("data", "axes fraction"),
                     rotation=90, fontsize=7, color="0.35", ha="right")
@@ -348,6 +349,7 @@ def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: P
     epoch, architecture = row["epoch"], run.config.architecture
     metrics = _finite(val_metrics) | {"train_iou": row["train_iou"],
                                       "train_accuracy": row["train_accuracy"]}
+    train_config = train_config | {"learning_rate_schedule": learning_rate_schedule(run.history)}
     checkpoint = make_checkpoint(architecture, run.model, epoch, metrics, train_config, data)
     val_iou = -1.0 if math.isnan(val_metrics["iou"]) else val_metrics["iou"]
     if val_iou > run.best_iou or epoch == 1:
