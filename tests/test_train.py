@@ -6,6 +6,7 @@ import torch
 from typer.testing import CliRunner
 
 from runtime import grid
+from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.cli import app
 from training.dataset import band_statistics, load_dataset, scene_from_name, split
 from training.models import build_model
@@ -105,10 +106,9 @@ def test_resumed_run_equals_the_straight_run(runs):
 
 def test_validation_scores_do_not_depend_on_the_batch_size(runs, dataset_dir):
     base, _ = runs
-    best = torch.load(base / "straight" / "best.ckpt", weights_only=True)
+    path = base / "straight" / "best.ckpt"
+    model = model_from_checkpoint(load_checkpoint(path), path)
     dataset = load_dataset(dataset_dir)
-    model = build_model("m20.1", best["preprocessing"]["mean"], best["preprocessing"]["std"])
-    model.load_state_dict(best["state_dict"])
     everything = list(range(len(dataset)))  # ice and ice-free scenes
     by_batch_size = [run_epoch(model, dataset, cell_masks(dataset), everything,
                                TrainConfig(batch_size=size), torch.device("cpu"), epoch=1)
