@@ -259,6 +259,12 @@ def test_int8_variant_has_its_own_parity(checkpoints, dataset, tmp_path):
     assert onnx_export.read_metadata(int8)["precision"] == "int8"
     report = check_parity(model, int8, crops, 0.5, TOLERANCES["int8"], int8, "test")
     assert report.crops == 2
+    # The first convolution stays float (its input is the reflectance); all others are int8.
+    graph = onnx.load(str(int8)).graph
+    dequantized = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
+    convolutions = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    weight_is_int8 = [n.input[1] in dequantized for n in convolutions]
+    assert weight_is_int8 == [False] + [True] * (len(convolutions) - 1)
 
 
 def variant(parity_diff: float, fp32_s: float | None, variant_s: float | None,
