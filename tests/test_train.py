@@ -11,9 +11,11 @@ from training.cli import app
 from training.dataset import band_statistics, load_dataset, scene_from_name, split
 from training.models import build_model
 from training.train import (
+    GAIN_SIGMA,
     TrainConfig,
     _start_run,
     cell_masks,
+    jitter,
     learning_rate_schedule,
     mixed_precision_dtype,
     run_epoch,
@@ -144,6 +146,19 @@ def test_cuda_asked_for_without_cuda(dataset_dir, tmp_path):
                                       "--device", "cuda"])
     assert result.exit_code == 13 and "valid: cpu" in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_jitter_is_per_scene_and_band_seeded_and_keeps_no_data():
+    x = torch.full((64, 7, 20, 30), 0.5)
+    x[0, 5, ::10] = float("nan")
+    jittered = jitter(x, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(jittered, jitter(x, torch.Generator().manual_seed(1)),
+                               rtol=0, atol=0, equal_nan=True)
+    assert torch.equal(torch.isnan(jittered), torch.isnan(x))
+    # A gain and an offset per scene and band: the band means spread by about 0.5 * GAIN_SIGMA.
+    band_means = jittered.nanmean(dim=(2, 3))
+    assert 0.3 * 0.5 * GAIN_SIGMA < band_means.std() < 2 * 0.5 * GAIN_SIGMA
+    assert not torch.allclose(band_means[:, 0], band_means[:, 1])
 
 
 def test_mixed_precision_choice():
