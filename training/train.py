@@ -73,7 +73,7 @@ class TrainConfig:
     learning_rate: float = DEFAULT_LEARNING_RATE
     seed: int = 0
     validation_fraction: float = 0.15
-    augment: bool = True
+    augment: bool = False  # radiometric jitter; off by default (models/checkpoints/README.md)
     limit: int | None = None
 
 
