@@ -78,7 +78,7 @@ def warm_child(granule: Path, model: Path, threads: int, runs: int) -> dict:
 def warm(granule: Path, model: Path, threads: int) -> dict:
     """warm_child in a fresh Python process."""
     result = subprocess.run(
-        [sys.executable, __file__, "--warm-child", str(granule), "--model", str(model),
+        [sys.executable, "-m", __spec__.name, "--warm-child", str(granule), "--model", str(model),
          "--threads", str(threads)],
         capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(result.stdout)
