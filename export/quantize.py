@@ -5,8 +5,8 @@
   input stay float (the calibrator cannot take ranges of a tensor that holds NaN), and so does
   the first convolution: its input is the normalised reflectance, whose 8-bit steps over the
   range from dark water to bright cloud are as coarse as the contrasts between water and thin
-  ice. Keeping it float halves the largest probability change of M21.1 (BENCHMARKS.md, export
-  variants).
+  ice. Keeping it float more than halved the largest probability change of the jitter-trained
+  M21.1 (BENCHMARKS.md, export variants).
 - fp16, for CUDA stations: the float16 conversion shipped with onnxruntime (the same code as
   onnxconverter-common), input and output kept float32 so the runtime feeds it unchanged.
 

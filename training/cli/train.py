@@ -37,8 +37,9 @@ def train(
         float, typer.Option(min=0.01, max=0.9, help="Share of scenes for validation (talk: 0.15).")
     ] = 0.15,
     augment: Annotated[bool, typer.Option(
-        help="Radiometric jitter of training crops (gain, offset and noise per scene and band). "
-             "Off by default: on the simulator it cost 0.012-0.017 validation IoU.")] = False,
+        help="Radiometric jitter of training crops (gain and offset per scene and band, "
+             "pixel noise). Off by default: on the simulator it cost 0.012-0.017 validation "
+             "IoU.")] = False,
     limit: Annotated[int | None, typer.Option(min=2, help="Use only the first N scenes.")] = None,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: cuda if any).")] = None,
     mixed_precision: Annotated[bool | None, typer.Option(
