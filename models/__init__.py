@@ -7,7 +7,7 @@ from pathlib import Path
 
 #: File name of the model ``ice-runtime`` uses when no ``--model`` is given. M20.1: its
 #: validation IoU equals M21.1's within the split's noise (0.8062 vs 0.8028, synthetic) and it
-#: runs 1.6x faster per image on a CPU (models/checkpoints/README.md, BENCHMARKS.md).
+#: runs 1.8x faster per image on a CPU (models/checkpoints/README.md, BENCHMARKS.md).
 DEFAULT_MODEL = "ssegm-m20.1.onnx"
 
 

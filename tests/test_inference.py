@@ -88,6 +88,11 @@ def test_threads_follow_the_request_and_the_affinity(model_path):
     assert model.session.get_session_options().intra_op_num_threads == 1
 
 
+def test_idle_worker_threads_do_not_spin(model_path):
+    options = Model(model_path, device="cpu").session.get_session_options()
+    assert options.get_session_config_entry(inference.SPINNING) == "0"
+
+
 def test_normalisation_outside_the_graph_is_applied_here(tmp_path):
     mean, std = [0.1 * (b + 1) for b in range(7)], [0.5] * 7
     path = make_model(tmp_path / "m.onnx", metadata(

@@ -31,7 +31,7 @@ import torch
 from export.onnx_export import to_onnx
 from export.quantize import convert_fp16, quantize_int8
 from runtime import grid
-from runtime.inference import usable_cpus
+from runtime.inference import SPINNING, usable_cpus
 from tests.benchmarks.markdown import replace_section
 from training.models import build_model
 
@@ -68,6 +68,7 @@ def ort_session(path: Path, level: ort.GraphOptimizationLevel, threads: int):
     options = ort.SessionOptions()
     options.graph_optimization_level = level
     options.intra_op_num_threads = threads
+    options.add_session_config_entry(SPINNING, "0")  # as the runtime: sessions take turns here
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
