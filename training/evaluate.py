@@ -140,6 +140,11 @@ def _fit_forest(dataset: Dataset, indices: list[int], water: np.ndarray, seed: i
     return fit_pixel_forest(np.concatenate(features), np.concatenate(labels), seed)
 
 
+def ndsi_prediction(dataset: Dataset, index: int) -> np.ndarray:
+    """The NDSI baseline's ice mask of one scene (rho from the scene's time, when it has one)."""
+    return ndsi_ice_mask(dataset.crops[index].numpy(), _cos_sza(dataset.scenes[index]))
+
+
 def counted_cells(dataset: Dataset, index: int) -> np.ndarray:
     """The cells a scene's scores count: water, data in every band, not obscured."""
     crop = dataset.crops[index].numpy()
@@ -162,12 +167,11 @@ def scene_confusions(
             valid = np.isfinite(crop).all(axis=0)
             clear = counted_cells(dataset, i)
             model = (probability[k] > predictor.threshold) & water
-            ndsi = ndsi_ice_mask(crop, _cos_sza(dataset.scenes[i]))
             results.append({
                 predictor.name: confusion(model, truth, clear),
                 f"{predictor.name}, obscured cells counted": confusion(model, truth, water & valid),
                 f"{predictor.name}, all cells (land = not ice)": confusion(model, truth, valid),
-                NDSI: confusion(ndsi, truth, clear),
+                NDSI: confusion(ndsi_prediction(dataset, i), truth, clear),
                 FOREST: confusion(forest_ice_mask(forest, crop, clear), truth, clear),
             })
     return results

@@ -42,9 +42,3 @@ def loss_from_sums(sums: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Ten
     dice = 1 - (2 * overlap + smooth) / (probability + truth + smooth)
     return bce / counted.clamp_min(1.0) + dice
 
-
-def dice_bce_loss(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, smooth: float = DICE_SMOOTH
-) -> torch.Tensor:
-    """BCE + Dice of `logits` against `target` (1 = ice) over cells where `weight` is 1."""
-    return loss_from_sums(dice_bce_sums(logits, target, weight), smooth)

@@ -1,7 +1,8 @@
 """Benchmark: training throughput of SSegm M20.1 and M21.1 on this machine (images/s).
 
 One training step is what `train-ssegm train` does per batch (`training.train.training_step`):
-radiometric jitter, forward in train mode, DiceBCELoss over water cells, backward, Adam step.
+forward in train mode, DiceBCELoss over water cells, backward, Adam step, with the radiometric
+jitter only under `--augment` (as `train`, whose default is no jitter).
 Each step runs in three set-ups, for ratios within one run: float32 in PyTorch's default
 (contiguous) layout, float32 channels-last, and channels-last with the bfloat16 autocast that
 `train` uses on a CPU with native bfloat16 (AVX512-BF16 / AMX). Each (model, batch, set-up) runs
@@ -9,7 +10,8 @@ in a fresh process so its peak resident memory is its own; the median of the tim
 one warm-up step is reported, with the float32 inference (eval, no grad) throughput in the same
 layout. Throughput does not depend on the weights or the content, so random crops are used.
 
-    python -m tests.benchmarks.bench_train [--batches 8 32] [--steps 2] [--write BENCHMARKS.md]
+    python -m tests.benchmarks.bench_train [--batches 8 32] [--steps 2] [--augment]
+                                           [--write BENCHMARKS.md]
 
 prints a Markdown section; --write replaces (or appends) the "training" section of the file.
 """
@@ -46,7 +48,7 @@ SETUPS = {
 }
 
 
-def measure(name: str, batch: int, steps: int, setup: str) -> dict:
+def measure(name: str, batch: int, steps: int, setup: str, augment: bool = False) -> dict:
     """Median seconds per training step and per inference batch, and peak RSS, of one model."""
     channels_last, autocast_dtype = SETUPS[setup]
     layout = torch.channels_last if channels_last else torch.contiguous_format
@@ -62,7 +64,8 @@ def measure(name: str, batch: int, steps: int, setup: str) -> dict:
 
     def train_step() -> None:
         model.train()
-        training_step(model, jitter(x, noise), y, water, optimizer, scaler, autocast_dtype)
+        batch_x = jitter(x, noise) if augment else x
+        training_step(model, batch_x, y, water, optimizer, scaler, autocast_dtype)
 
     def infer() -> None:
         model.eval()
@@ -84,11 +87,11 @@ def measure(name: str, batch: int, steps: int, setup: str) -> dict:
     return result
 
 
-def _measure_job(job: tuple[str, int, int, str]) -> dict:
+def _measure_job(job: tuple[str, int, int, str, bool]) -> dict:
     return measure(*job)
 
 
-def run_all(batches: list[int], steps: int) -> list[dict]:
+def run_all(batches: list[int], steps: int, augment: bool) -> list[dict]:
     """Every (model, batch) in its own fresh process, one after the other."""
     context = multiprocessing.get_context("spawn")
     rows = []
@@ -96,12 +99,13 @@ def run_all(batches: list[int], steps: int) -> list[dict]:
         for batch in batches:
             for setup in SETUPS:
                 with context.Pool(1) as pool:
-                    rows.append(pool.apply(_measure_job, ((name, batch, steps, setup),)))
+                    rows.append(pool.apply(_measure_job, ((name, batch, steps, setup, augment),)))
                 print(rows[-1], flush=True)
     return rows
 
 
-def section(rows: list[dict], steps: int, load: tuple[float, float, float]) -> str:
+def section(rows: list[dict], steps: int, load: tuple[float, float, float],
+            augment: bool) -> str:
     """The Markdown section for BENCHMARKS.md."""
     bf16 = mixed_precision_dtype(torch.device("cpu")) is not None
     native = "native bfloat16" if bf16 else "no native bfloat16"
@@ -112,8 +116,10 @@ def section(rows: list[dict], steps: int, load: tuple[float, float, float]) -> s
         "",
         f"Machine: 2-core x86_64 VM ({native}), 24 GiB, no GPU, Python "
         f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
-        f"intra-op threads; load average {load[0]:.1f} at the start. One step = jitter + forward "
-        f"(train mode) + DiceBCELoss + backward + Adam on random (285 x 430) crops "
+        f"intra-op threads; load average {load[0]:.1f} at the start. One step = "
+        f"{'radiometric jitter + ' if augment else ''}forward (train mode) + DiceBCELoss + "
+        f"backward + Adam on random (285 x 430) crops "
+        f"({'`train --augment`' if augment else 'no jitter, as the default `train`'}) "
         f"(`training.train.training_step`); median of {steps} steps after a warm-up; inference "
         f"is float32 in the same layout. `train-ssegm train` runs the {used_setup} set-up on "
         "this CPU (validation in float32). Measured by "
@@ -151,10 +157,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--augment", action="store_true",
+                        help="time the step with the radiometric jitter (train --augment)")
     parser.add_argument("--write", type=Path, help="Markdown file whose section to replace")
     args = parser.parse_args()
     load = os.getloadavg()
-    text = section(run_all(args.batches, args.steps), args.steps, load)
+    rows = run_all(args.batches, args.steps, args.augment)
+    text = section(rows, args.steps, load, args.augment)
     print(text)
     if args.write:
         replace_section(args.write, text, BEGIN, END)

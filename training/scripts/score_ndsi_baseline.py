@@ -12,55 +12,33 @@ cloud regime, sun and platform. On a simulator-made dataset every figure is synt
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
-from runtime import grid
-from runtime.granule import start_time
-from runtime.landmask import water_mask
-from runtime.solar import cos_solar_zenith
-from training.baselines import ndsi_ice_mask
-
-GROUPS = ("ice_regime", "cloud_regime", "sun", "platform")
+from training.dataset import REGIME_KEYS, load_dataset
+from training.evaluate import counted_cells, ndsi_prediction
+from training.metrics import Confusion, confusion
 
 
-def scene_counts(dataset: Path, scene: dict) -> np.ndarray:
-    """[true positives, false positives, false negatives, true negatives] of one scene."""
-    name = scene["name"]
-    crop = np.load(dataset / "crops" / f"{name}.npy")
-    label = np.load(dataset / "labels" / f"{name}.npy") == 1
-    obscured_path = dataset / "obscured" / f"{name}.npy"
-    obscured = np.load(obscured_path) == 1 if obscured_path.is_file() else False
-    lon, lat = grid.cell_centres()
-    cos_sza = cos_solar_zenith(start_time(scene), lon, lat).astype(np.float32)
-    predicted = ndsi_ice_mask(crop, cos_sza)
-    valid = water_mask() & np.isfinite(crop).all(axis=0) & ~obscured
-    p, t = predicted[valid], label[valid]
-    return np.array([(p & t).sum(), (p & ~t).sum(), (~p & t).sum(), (~p & ~t).sum()])
+def score(dataset_path: Path) -> dict[str, dict[str, dict]]:
+    """{group: {value: {"scenes", "iou", "accuracy", "ice_cells"}}} plus group "all".
 
-
-def score(dataset: Path) -> dict[str, dict[str, dict]]:
-    """{group: {value: {"scenes", "iou", "accuracy"}}} plus group "all"."""
-    scenes = json.loads((dataset / "dataset.json").read_text())["scenes"]
-    totals: dict[tuple[str, str], np.ndarray] = defaultdict(lambda: np.zeros(4, np.int64))
+    The scene's NDSI mask and counted cells are `train-ssegm evaluate`'s own
+    (`training.evaluate`), over every scene of the dataset instead of the validation split.
+    """
+    dataset = load_dataset(dataset_path)
+    totals: dict[tuple[str, str], Confusion] = defaultdict(Confusion)
     scene_numbers: dict[tuple[str, str], int] = defaultdict(int)
-    for scene in scenes:
-        counts = scene_counts(dataset, scene)
-        for key in [("all", "all")] + [(g, str(scene[g])) for g in GROUPS]:
+    for i, scene in enumerate(dataset.scenes):
+        counts = confusion(ndsi_prediction(dataset, i), dataset.labels[i].numpy() == 1,
+                           counted_cells(dataset, i))
+        for key in [("all", "all")] + [(g, str(scene.get(g))) for g in REGIME_KEYS]:
             totals[key] += counts
             scene_numbers[key] += 1
     result: dict[str, dict[str, dict]] = defaultdict(dict)
-    for (group, value), (tp, fp, fn, tn) in totals.items():
-        union = tp + fp + fn
-        result[group][value] = {
-            "scenes": scene_numbers[(group, value)],
-            "iou": float(tp / union) if union else float("nan"),
-            "accuracy": float((tp + tn) / (tp + fp + fn + tn)),
-            "ice_cells": int(tp + fn),
-        }
+    for (group, value), total in totals.items():
+        result[group][value] = {"scenes": scene_numbers[(group, value)], "iou": total.iou,
+                                "accuracy": total.accuracy, "ice_cells": total.tp + total.fn}
     return result
 
 
