@@ -21,10 +21,11 @@ and the epoch number, so a run resumed from `last.ckpt` continues exactly as if 
 stopped (bitwise on the CPU; on CUDA, cuDNN's transposed-convolution gradients are not bitwise
 reproducible).
 
-Speed: the model and its inputs are kept channels-last (oneDNN's fast layout on the CPU,
-1.4-1.9x), and the training forward pass runs under mixed precision where the hardware has it
-natively: float16 with a gradient scaler on CUDA, bfloat16 on a CPU with AVX512-BF16 or AMX
-(a further 1.3-1.7x; BENCHMARKS.md). Weights, optimizer state and the loss stay float32, and the
+Speed: the model and its inputs are kept channels-last (oneDNN's fast layout: 1.4-1.9x on an
+AVX-512 host, 0.9-1.2x on an AVX2 one), and the training forward pass runs under mixed precision
+where the hardware has it natively: float16 with a gradient scaler on CUDA, bfloat16 on a CPU
+with AVX512-BF16 or AMX (a further 1.3-1.7x there; emulated elsewhere, where it is 3.4-4.8x
+slower; BENCHMARKS.md). Weights, optimizer state and the loss stay float32, and the
 validation pass runs in float32, as the exported model does, so the kept epoch is chosen on the
 numbers the stations will see.
 """

@@ -114,7 +114,9 @@ def section(rows: list[dict], steps: int, load: tuple[float, float, float],
         BEGIN,
         "## Training throughput of SSegm M20.1 / M21.1 (CPU)",
         "",
-        f"Machine: 2-core x86_64 VM ({native}), 24 GiB, no GPU, Python "
+        f"Machine: 2-core x86_64 VM (vector instructions "
+        f"{torch.backends.cpu.get_cpu_capability()}, {native}), 24 GiB, no GPU, "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}, Python "
         f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
         f"intra-op threads; load average {load[0]:.1f} at the start. One step = "
         f"{'radiometric jitter + ' if augment else ''}forward (train mode) + DiceBCELoss + "
