@@ -208,6 +208,7 @@ def test_bad_models_fail_with_one_line(tmp_path, terra_nadir, make, error):
     result = runner.invoke(app, ["segment", str(terra_nadir), "-o", str(out),
                                  "--model", str(path)])
     assert_failed_cleanly(result, error.exit_code, out)
+    assert not out.exists()  # the model is loaded before the output folder is made
 
 
 def test_missing_input_and_unwritable_output(tmp_path, model, terra_nadir):
@@ -228,6 +229,7 @@ def test_device_cuda_is_refused_where_it_cannot_run(tmp_path, model, terra_nadir
     result = runner.invoke(app, ["segment", str(terra_nadir), "-o", str(out),
                                  "--model", str(model), "--device", "cuda"])
     assert_failed_cleanly(result, errors.ProviderUnavailable.exit_code, out)
+    assert not out.exists()
 
 
 def test_directory_scan_names():

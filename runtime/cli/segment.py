@@ -6,8 +6,8 @@ inference session serves every granule. A granule that fails is reported on one 
 others are still processed; the exit code is then that of the FIRST failure (0 when all
 succeed). A later file of a granule already mapped in this batch (its copy under another name,
 e.g. the NASA and the IMAPP file of one pass) is skipped with a one-line warning, as in
-`crop`, rather than overwriting the first one's outputs. Model, device and output-directory
-errors stop the command at once.
+`crop`, rather than overwriting the first one's outputs. Model and device errors stop the
+command before the output directory is made; output-directory errors stop it at once.
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ def segment(
     setup_logging(verbose)
     check_threshold(threshold)
     paths = find_granules(granules)
-    ensure_writable(output)
     segmenter = Segmenter(model, device.value, threads, threshold)
+    ensure_writable(output)  # after the model: a model or device error leaves no folder behind
     first_failure: typer.Exit | None = None
     sources: dict[str, Path] = {}  # granule id -> the file its outputs were written from
     for path in tqdm(paths, unit="granule", disable=None, file=sys.stderr):
