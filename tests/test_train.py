@@ -128,10 +128,31 @@ def test_resume_refuses_another_architecture(runs, dataset_dir):
     assert "last.ckpt" in result.output and "m21.1" in result.output
 
 
-def test_missing_dataset_is_a_one_line_error(tmp_path):
-    result = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "-o", str(tmp_path)])
+def test_missing_dataset_is_a_one_line_error_and_makes_no_run_folder(tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "-o", str(run)])
     assert result.exit_code == 16
     assert result.output.strip().count("\n") == 0 and "dataset folder not found" in result.output
+    assert not run.exists()
+
+
+def test_a_fresh_run_never_overwrites_another(runs, dataset_dir):
+    run = runs[0] / "straight"
+    before = {path.name: path.read_bytes() for path in run.iterdir()}
+    result = CliRunner().invoke(app, ["train", str(dataset_dir), "--model", "m20.1", "-o",
+                                      str(run), "--epochs", "1", "--no-progress"])
+    assert result.exit_code == 12
+    assert result.output.strip().count("\n") == 0 and "--resume" in result.output
+    assert {path.name: path.read_bytes() for path in run.iterdir()} == before
+
+
+def test_resume_with_nothing_to_resume_is_refused(dataset_dir, tmp_path):
+    result = CliRunner().invoke(app, ["train", str(dataset_dir), "--model", "m20.1", "-o",
+                                      str(tmp_path / "typo"), "--resume", "--epochs", "1",
+                                      "--no-progress"])
+    assert result.exit_code == 14
+    assert "nothing to resume" in result.output
+    assert not (tmp_path / "typo").exists()
 
 
 def test_scene_names_give_platform_and_time():

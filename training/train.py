@@ -300,10 +300,25 @@ def plot_curve(history: list[dict], architecture: str, data: str, path: Path) ->
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def _resume_state(out_dir: Path, config: TrainConfig) -> dict | None:
+#: What a run folder holds once a run has finished an epoch.
+RUN_FILES = ("last.ckpt", "best.ckpt", "metrics.csv")
+
+
+def check_run_folder(out_dir: Path, resume: bool) -> None:
+    """Refuse a run that would overwrite another one's files, or a resume with nothing to
+    resume from (a mistyped folder would otherwise train from scratch for hours)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError("the run folder is a file", out_dir)
+    if resume and not (out_dir / "last.ckpt").is_file():
+        raise CheckpointError("nothing to resume: no last.ckpt in the run folder", out_dir)
+    held = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if not resume and held:
+        raise OutputError(f"the run folder holds a run ({', '.join(held)}); continue it with "
+                          "--resume or choose another folder", out_dir)
+
+
+def _resume_state(out_dir: Path, config: TrainConfig) -> dict:
     path = out_dir / "last.ckpt"
-    if not path.exists():
-        return None
     checkpoint = load_checkpoint(path)
     if checkpoint["architecture"] != config.architecture or "resume" not in checkpoint:
         raise CheckpointError(f"not a resumable {config.architecture} run", path)
@@ -369,16 +384,14 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
           mixed_precision: bool | None = None,
           resume_learning_rate: float | None = None) -> dict:
     """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
-    validation metrics. With `resume`, continue from `out_dir/last.ckpt`: its configuration
+    validation metrics; `out_dir` must not hold another run (`check_run_folder`), and is made
+    once the dataset has loaded. With `resume`, continue from `out_dir/last.ckpt`: its configuration
     wins, except the number of epochs and, when `resume_learning_rate` is given, Adam's
     learning rate from the next epoch on (a step decay by hand; each epoch's rate is in the
     CSV). `mixed_precision`: see `mixed_precision_dtype`."""
     dev = pick_device(device)
     autocast_dtype = mixed_precision_dtype(dev, mixed_precision)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the run folder ({error.strerror})", out_dir) from None
+    check_run_folder(out_dir, resume)
     previous = _resume_state(out_dir, config) if resume else None
     if previous is not None:
         kept = previous["train_config"]["config"] | {"epochs": config.epochs}
@@ -395,6 +408,10 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     if not train_idx or not val_idx:
         raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
                            "part (a split needs two scenes of one kind)", dataset_path)
+    try:  # only now, so that a dataset error leaves no empty run folder behind
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the run folder ({error.strerror})", out_dir) from None
     run = _start_run(config, *band_statistics(dataset.crops, train_idx), dev, autocast_dtype,
                      previous)
     train_config = {

@@ -2,7 +2,8 @@
 
 Defaults are the talk's (slide 14): Adam, batch 32, 570 epochs, a seeded stratified 85/15
 split, DiceBCELoss, best epoch by validation IoU. Writes RUNDIR/best.ckpt, last.ckpt,
-metrics.csv and curve.png; `--resume` continues from RUNDIR/last.ckpt. Uses CUDA when
+metrics.csv and curve.png; `--resume` continues from RUNDIR/last.ckpt (without it, a RUNDIR
+holding a run is refused rather than overwritten). Uses CUDA when
 available, else the CPU, with mixed precision where the hardware has it natively. See
 ``training.train`` for what each metric counts.
 """
