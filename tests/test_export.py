@@ -198,6 +198,8 @@ def test_failed_parity_writes_nothing(checkpoints, dataset, tmp_path, monkeypatc
     ("content", "reason"),
     [
         (b"not a checkpoint at all", "not a PyTorch checkpoint"),
+        (b"epoch,learning_rate,train_loss\n1,0.001,0.5\n", "not a PyTorch checkpoint"),  # CSV
+        (bytes(range(256)) * 4, "not a PyTorch checkpoint"),
         (None, "not a bay-ice checkpoint"),
     ],
 )
