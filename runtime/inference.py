@@ -194,10 +194,10 @@ def _quiet_ort() -> Iterator[None]:
 def _create_session(path: Path, providers: list[str], threads: int) -> ort.InferenceSession:
     """A session whose worker threads sleep between runs instead of spin-waiting. A granule runs
     one inference between Python stages (read, quick-look, write), where spinning buys nothing
-    (0.41-0.44 s per full granule either way, BENCHMARKS.md), and sessions that take turns (the
-    export's timing) would otherwise steal the CPUs from each other (M21.1 on 2 cores: 67 ms
-    per image beside two spinning sessions, 42 ms without spinning; alone, 41-42 ms either
-    way)."""
+    (0.41-0.44 s per full granule either way on an AVX-512 host, BENCHMARKS.md), and sessions
+    that take turns (the export's timing) would otherwise steal the CPUs from each other (M21.1
+    on 2 cores: 67 ms per image beside two spinning sessions, 42 ms without spinning; alone,
+    41-42 ms either way)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()

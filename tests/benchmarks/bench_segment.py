@@ -31,7 +31,7 @@ import onnxruntime as ort
 
 import models
 from runtime.inference import Model, usable_cpus
-from tests.benchmarks.markdown import replace_section
+from tests.benchmarks.markdown import replace_section, vector_extensions
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "tests/data/sample/MOD02HKM.A2024040.0210.061.2024040130000.hdf"
@@ -112,7 +112,8 @@ def section(model: Path, warm_rows: list[dict], cold_rows: dict[str, dict],
         BEGIN,
         "## Segment: granule to outputs (`ice-runtime segment`)",
         "",
-        f"Machine: 2-core x86_64 VM, 24 GiB, no GPU, Python {platform.python_version()}; "
+        f"Machine: 2-core x86_64 VM ({vector_extensions()}), 24 GiB, no GPU, "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}, Python {platform.python_version()}; "
         f"onnxruntime {ort.__version__} on CPUExecutionProvider, {usable_cpus()} CPUs usable; "
         f"load average before the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} "
         "(other work on the machine slows every figure). "

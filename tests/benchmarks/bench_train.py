@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from runtime import grid, landmask
-from tests.benchmarks.markdown import replace_section
+from tests.benchmarks.markdown import replace_section, vector_extensions
 from training.models import build_model, count_parameters
 from training.train import jitter, mixed_precision_dtype, training_step
 
@@ -114,8 +114,7 @@ def section(rows: list[dict], steps: int, load: tuple[float, float, float],
         BEGIN,
         "## Training throughput of SSegm M20.1 / M21.1 (CPU)",
         "",
-        f"Machine: 2-core x86_64 VM (vector instructions "
-        f"{torch.backends.cpu.get_cpu_capability()}, {native}), 24 GiB, no GPU, "
+        f"Machine: 2-core x86_64 VM ({vector_extensions()}, {native}), 24 GiB, no GPU, "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}, Python "
         f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} "
         f"intra-op threads; load average {load[0]:.1f} at the start. One step = "
