@@ -41,4 +41,3 @@ def loss_from_sums(sums: torch.Tensor, smooth: float = DICE_SMOOTH) -> torch.Ten
     bce, counted, overlap, probability, truth = sums
     dice = 1 - (2 * overlap + smooth) / (probability + truth + smooth)
     return bce / counted.clamp_min(1.0) + dice
-
