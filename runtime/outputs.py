@@ -193,8 +193,13 @@ def _write_png(path: Path, image: Image.Image) -> None:
 
 
 @contextmanager
-def _staged(outdir: Path) -> Iterator[Callable[[str, Callable[[Path], None]], None]]:
-    """Write files under temporary names; rename them all (in order) only if all succeed."""
+def staged(outdir: Path) -> Iterator[Callable[[str, Callable[[Path], None]], None]]:
+    """Write files under temporary names; rename them all (in order) only if all succeed.
+
+    ``stage(name, write)`` has ``write(path)`` fill a fresh temporary file in ``outdir``; a
+    failure anywhere removes every temporary file, so no final name holds a partial file and
+    `watch` can delete what an interrupted run left (``PARTIAL`` names).
+    """
     staged: list[tuple[Path, Path]] = []
 
     def stage(name: str, write: Callable[[Path], None]) -> None:
@@ -230,7 +235,7 @@ def write_products(outdir: Path, stem: str, codes: np.ndarray, summary: dict,
     names["json"] = f"{stem}.json"
     start = time.perf_counter()
     try:
-        with _staged(outdir) as stage:
+        with staged(outdir) as stage:
             stage(names["ice"], lambda p: write_geotiff(p, codes.astype(np.uint8), str(NO_DATA)))
             stage(names["png"], lambda p: _write_png(p, image))
             if probability is not None:

@@ -1,8 +1,9 @@
 """`ice-runtime crop GRANULE.hdf... -o DIR`: granules -> grid crops for training or inspection.
 
 For each granule it writes ``DIR/<granule_id>.npy`` (float32 (7, 285, 430), bands 1..7, NaN =
-no data) and ``DIR/<granule_id>.json`` (the GranuleInfo), each through a temporary file in DIR
-renamed into place, so a final name never holds a half-written file. A granule that fails is
+no data) and ``DIR/<granule_id>.json`` (the GranuleInfo), both through temporary files in DIR
+renamed into place together (`runtime.outputs.staged`, as `segment`), so a final name never
+holds a half-written file. A granule that fails is
 reported on one line and the others are still processed; the exit code is then that of the
 FIRST failure (0 when all succeed).
 
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -27,51 +26,31 @@ import typer
 from runtime.cli.common import fail, reports_errors, same_granule_warning, setup_logging
 from runtime.errors import BayIceError, OutputError
 from runtime.granule import Crop, read_crop
+from runtime.outputs import ensure_writable, staged
 
 TOOL = "ice-runtime crop"
 log = logging.getLogger(__name__)
 
 
-def _temporary(path: Path) -> Path:
-    """A fresh name next to ``path`` for writing before the rename."""
-    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as file:  # a file, not a name: np.save would append ".npy" to one
+        np.save(file, array, allow_pickle=False)
 
 
 def write_crop(crop: Crop, out_dir: Path) -> Path:
     """Write the crop's array and JSON sidecar into ``out_dir``; return the array's path.
 
-    Both go to temporary files first and are renamed only when both are complete, so a failure
-    leaves neither final name behind.
+    Both are renamed into place only when both are complete, so a failure leaves neither.
     """
     name = crop.info.granule_id
-    array_path = out_dir / f"{name}.npy"
     sidecar = json.dumps(crop.info.to_dict(), indent=2).encode()
-    writers = {
-        array_path: lambda file: np.save(file, crop.reflectance, allow_pickle=False),
-        out_dir / f"{name}.json": lambda file: file.write(sidecar),
-    }
-    temporaries = {}
     try:
-        for path, write in writers.items():
-            temporaries[path] = _temporary(path)
-            with temporaries[path].open("xb") as file:  # permissions from the umask
-                write(file)
-        for path, temporary in temporaries.items():
-            os.replace(temporary, path)
+        with staged(out_dir) as stage:
+            stage(f"{name}.npy", lambda path: _save_array(path, crop.reflectance))
+            stage(f"{name}.json", lambda path: path.write_bytes(sidecar))
     except OSError as error:
-        raise OutputError(f"cannot write {name} ({error.strerror})", out_dir) from None
-    finally:
-        for temporary in temporaries.values():
-            temporary.unlink(missing_ok=True)
-    return array_path
-
-
-def _output_dir(path: Path) -> Path:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the output directory ({error.strerror})", path) from None
-    return path
+        raise OutputError(f"cannot write {name} ({error.strerror or error})", out_dir) from None
+    return out_dir / f"{name}.npy"
 
 
 @reports_errors(TOOL)
@@ -86,7 +65,7 @@ def crop(
     skipped with a warning.
     """
     setup_logging(verbose)
-    out_dir = _output_dir(output)
+    ensure_writable(output)
     first_failure: typer.Exit | None = None
     sources: dict[str, Path] = {}  # granule_id -> the file its crop was written from
     for granule in granules:
@@ -96,7 +75,7 @@ def crop(
             if name in sources:
                 typer.echo(same_granule_warning(TOOL, granule, sources[name], name), err=True)
                 continue
-            written = write_crop(cropped, out_dir)
+            written = write_crop(cropped, output)
         except BayIceError as error:
             exit_ = fail(TOOL, error)
             first_failure = first_failure or exit_
