@@ -220,6 +220,15 @@ def staged(outdir: Path) -> Iterator[Callable[[str, Callable[[Path], None]], Non
         raise
 
 
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write one file through `staged`: never a half-written file under its name."""
+    try:
+        with staged(path.parent) as stage:
+            stage(path.name, lambda tmp: tmp.write_bytes(data))
+    except OSError as error:
+        raise OutputError(f"cannot write {path.name} ({error.strerror or error})", path) from None
+
+
 def write_products(outdir: Path, stem: str, codes: np.ndarray, summary: dict,
                    image: Image.Image, probability: np.ndarray | None = None) -> dict:
     """Write ``stem``.ice.tif, .png, optionally .prob.tif, and .json (last) atomically.

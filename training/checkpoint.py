@@ -17,8 +17,8 @@ import torch
 
 from runtime import grid
 from runtime.errors import CheckpointError
+from runtime.outputs import write_bytes_atomic
 from training.architectures import ARCHITECTURES
-from training.atomic import write_bytes_atomic
 from training.models import SSegm, build_model
 
 FORMAT = "bay-ice-checkpoint"

@@ -32,9 +32,9 @@ import torch
 from runtime import grid, landmask
 from runtime.errors import DatasetError, ModelError, OutputError
 from runtime.granule import start_time
+from runtime.outputs import write_bytes_atomic
 from runtime.solar import cos_solar_zenith
 from training.architectures import DISPLAY_NAMES
-from training.atomic import write_bytes_atomic
 from training.baselines import (
     FOREST_SAMPLES,
     fit_pixel_forest,

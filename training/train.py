@@ -48,8 +48,8 @@ from tqdm import tqdm
 
 from runtime import landmask
 from runtime.errors import CheckpointError, DatasetError, OutputError, ProviderUnavailable
+from runtime.outputs import write_bytes_atomic
 from training.architectures import DISPLAY_NAMES
-from training.atomic import write_bytes_atomic
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import Dataset, band_statistics, load_dataset, split
 from training.losses import dice_bce_sums, loss_from_sums

@@ -11,9 +11,8 @@ the usual Worldview/Polar2Grid piecewise reflectance stretch. A crop inside a da
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +26,7 @@ from runtime.cli.common import reports_errors, setup_logging
 from runtime.errors import DatasetError, InputNotFound, OutputError
 from runtime.granule import start_time
 from runtime.landmask import water_mask
+from runtime.outputs import write_bytes_atomic
 from runtime.solar import cos_solar_zenith
 
 TOOL = "train-ssegm preview"
@@ -140,15 +140,14 @@ def _dataset_mask(crop_path: Path, folder: str) -> Path | None:
 
 
 def save_png(image: Image.Image, path: Path) -> None:
-    """Write a PNG atomically (temporary name in the same folder, then rename)."""
+    """Write a PNG atomically (`runtime.outputs.write_bytes_atomic`), making its folder."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format="PNG")
-        os.replace(temp, path)
     except OSError as error:
-        raise OutputError(f"cannot write the picture ({error.strerror})", path) from None
+        raise OutputError(f"cannot create the folder ({error.strerror})", path.parent) from None
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 @reports_errors(TOOL)

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from runtime.granule import read_crop
+from runtime.outputs import write_bytes_atomic
 from training.dataset import Dataset, load_dataset, split
 from training.evaluate import Predictor, counted_cells, load_predictor, validation_indices
 from training.metrics import Confusion, confusion
@@ -151,10 +152,7 @@ def write_oracle_dataset(dataset: Dataset, seen: list[np.ndarray], out_dir: Path
     document = json.loads((dataset.root / "dataset.json").read_text())
     document["source"] = (f"oracle view of {dataset.root} (footprint_ceiling.py): seen ice "
                           f"share and sea fraction, no noise, cloud or spectra; synthetic")
-    handle, temp = tempfile.mkstemp(dir=out_dir, prefix=".dataset.json.", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        json.dump(document, file, indent=1)
-    os.replace(temp, out_dir / "dataset.json")
+    write_bytes_atomic(out_dir / "dataset.json", json.dumps(document, indent=1).encode())
 
 
 def main() -> None:

@@ -14,11 +14,10 @@ a folder without it is an unfinished build.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import multiprocessing
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from runtime import grid
 from runtime.cli.crop import write_crop
 from runtime.errors import OutputError
+from runtime.outputs import write_bytes_atomic
 from training.simulator.clouds import TAU_OPAQUE
 from training.simulator.granule import simulate
 from training.simulator.raster import fine_raster
@@ -49,15 +49,10 @@ LABEL_SEMANTICS = (
 
 
 def save_npy(path: Path, array: np.ndarray) -> None:
-    """np.save through a temporary file in the same folder, then rename."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, array, allow_pickle=False)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """np.save, written atomically (`runtime.outputs.write_bytes_atomic`)."""
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def render_to_folder(spec: SceneSpec, out_dir: Path) -> dict:
@@ -142,9 +137,6 @@ def build_dataset(
     for entry, summary in zip(document["scenes"], summaries, strict=True):
         entry["ice_cells"] = summary["ice_cells"]
         entry["obscured_cells"] = summary["obscured_cells"]
-    handle, temp = tempfile.mkstemp(dir=out_dir, prefix=".dataset.json.", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        json.dump(document, file, indent=1)
-    os.replace(temp, out_dir / "dataset.json")
+    write_bytes_atomic(out_dir / "dataset.json", json.dumps(document, indent=1).encode())
     log.info("%d scenes in %s", len(specs), out_dir)
     return document
