@@ -3,7 +3,8 @@
 All files of one granule are first written under temporary hidden names in the output directory
 and renamed to their final names only when every one of them is complete (the JSON last, so its
 presence marks a complete set). A failure removes the temporary files: a final name never holds
-a half-written file.
+a half-written file. `staged` and `write_bytes_atomic` are the project's one way of writing files
+so (crops, checkpoints, tables, datasets use them too).
 
 GeoTIFFs are written with tifffile and the GeoTIFF tags themselves (no GDAL needed at the
 station): ModelPixelScale, ModelTiepoint and a GeoKeyDirectory for EPSG:4326, plus GDAL's nodata
