@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
+
+from runtime.outputs import write_bytes_atomic
 
 
 def replace_section(path: Path, text: str, begin: str, end: str) -> None:
@@ -13,9 +14,7 @@ def replace_section(path: Path, text: str, begin: str, end: str) -> None:
     old = path.read_text() if path.exists() else "# Benchmarks\n"
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.DOTALL)
     new = pattern.sub(lambda _: text, old) if pattern.search(old) else old.rstrip() + "\n\n" + text
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(new.rstrip() + "\n")
-    os.replace(tmp, path)
+    write_bytes_atomic(path, (new.rstrip() + "\n").encode())
 
 
 def vector_extensions() -> str:
