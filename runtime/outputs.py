@@ -66,6 +66,8 @@ COMPOSITE_BANDS = (1, 4, 3)
 
 def ensure_writable(outdir: Path) -> None:
     """Create the output directory if needed and prove a file can be written there."""
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError("the output path is a file, not a directory", outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=outdir, prefix=".write-test" + PARTIAL):
@@ -73,6 +75,29 @@ def ensure_writable(outdir: Path) -> None:
     except OSError as error:
         raise OutputError(f"cannot write to the output directory ({error.strerror})",
                           outdir) from None
+
+
+@contextmanager
+def output_directory(outdir: Path) -> Iterator[None]:
+    """`ensure_writable` for a batch; on leaving, remove the folders it made that are still empty.
+
+    A batch whose every granule failed then leaves no empty output folder (nor empty parents)
+    behind; a folder that existed before is never removed.
+    """
+    made = []
+    folder = Path(os.path.abspath(outdir))
+    while not folder.exists():
+        made.append(folder)
+        folder = folder.parent
+    ensure_writable(outdir)
+    try:
+        yield
+    finally:
+        for folder in made:  # innermost first; stop at the first that holds something
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def _geokeys() -> tuple[int, ...]:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from runtime import grid
 from runtime.cli import app
 from runtime.cli import crop as crop_module
-from runtime.errors import NotHDF4, OutputError, WrongProduct
+from runtime.errors import NightGranule, NotHDF4, OutputError, WrongProduct
 from runtime.granule import read_crop
 
 
@@ -55,6 +55,29 @@ def test_failures_do_not_stop_the_batch_and_the_first_code_wins(
         "MOD02HKM.A2024040.0210.061.npy",
     ]
     assert run_crop(text, mod03, "-o", tmp_path / "b").exit_code == NotHDF4.exit_code
+
+
+def test_a_batch_that_writes_nothing_leaves_no_folder(bad_granules, tmp_path):
+    result = run_crop(bad_granules["mod03"], bad_granules["night"], "-o", tmp_path / "a" / "b")
+    assert result.exit_code == WrongProduct.exit_code
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor the parent it made
+    existing = tmp_path / "crops"
+    existing.mkdir()
+    assert run_crop(bad_granules["night"], "-o", existing).exit_code == NightGranule.exit_code
+    assert existing.is_dir()  # a folder that was there stays
+
+
+def test_an_output_error_stops_the_batch(terra_nadir, aqua_mid, tmp_path, monkeypatch):
+    calls = []
+
+    def disk_full(file, array, allow_pickle):
+        calls.append(file)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(crop_module.np, "save", disk_full)
+    result = run_crop(terra_nadir, aqua_mid, "-o", tmp_path)
+    assert result.exit_code == OutputError.exit_code
+    assert len(calls) == 1 and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_second_copy_of_a_granule_is_skipped_with_a_warning(aqua_nadir, aqua_imapp, tmp_path):

@@ -108,6 +108,28 @@ def test_unwritable_output_directory(tmp_path):
     assert str(blocker / "out") in str(raised.value)
 
 
+def test_output_path_that_is_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a directory")
+    with pytest.raises(OutputError, match="the output path is a file, not a directory"):
+        outputs.ensure_writable(blocker)
+
+
+def test_output_directory_removes_only_the_empty_folders_it_made(tmp_path):
+    with outputs.output_directory(tmp_path / "a" / "b" / "c"):
+        assert (tmp_path / "a" / "b" / "c").is_dir()
+    assert list(tmp_path.iterdir()) == []
+    with outputs.output_directory(tmp_path / "a" / "b"):
+        (tmp_path / "a" / "kept.txt").write_text("a file beside the new folder")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["kept.txt"]
+    with outputs.output_directory(tmp_path / "a" / "c"):
+        (tmp_path / "a" / "c" / "X.json").write_text("{}")
+    assert (tmp_path / "a" / "c" / "X.json").is_file()
+    with outputs.output_directory(tmp_path):
+        pass
+    assert tmp_path.is_dir()
+
+
 def test_composite_stretch_is_monotonic_and_blank_where_no_data():
     values = np.linspace(0, 1.2, 7 * grid.ROWS * grid.COLS, dtype=np.float32)
     reflectance = values.reshape(7, *grid.SHAPE)

@@ -186,6 +186,14 @@ def test_bad_granules_fail_with_one_line_and_no_outputs(tmp_path, model, bad_gra
     assert str(bad_granules[kind]) in result.stderr
 
 
+def test_a_batch_that_writes_nothing_leaves_no_folder(tmp_path, model, bad_granules):
+    out = tmp_path / "new" / "out"
+    result = runner.invoke(app, ["segment", str(bad_granules["night"]), str(bad_granules["mod03"]),
+                                 "-o", str(out), "--model", str(model)])
+    assert result.exit_code == errors.NightGranule.exit_code
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor the parent it made
+
+
 def test_a_bad_granule_does_not_stop_the_others(tmp_path, model, bad_granules, terra_nadir):
     out = tmp_path / "out"
     result = runner.invoke(app, ["segment", str(bad_granules["corrupt"]), str(terra_nadir),
@@ -220,6 +228,10 @@ def test_missing_input_and_unwritable_output(tmp_path, model, terra_nadir):
     result = runner.invoke(app, ["segment", str(terra_nadir), "-o", str(blocker / "out"),
                                  "--model", str(model)])
     assert_failed_cleanly(result, errors.OutputError.exit_code, tmp_path / "absent")
+    result = runner.invoke(app, ["segment", str(terra_nadir), "-o", str(blocker),
+                                 "--model", str(model)])
+    assert_failed_cleanly(result, errors.OutputError.exit_code, tmp_path / "absent")
+    assert "the output path is a file, not a directory" in result.stderr
 
 
 def test_device_cuda_is_refused_where_it_cannot_run(tmp_path, model, terra_nadir):

@@ -5,7 +5,8 @@ no data) and ``DIR/<granule_id>.json`` (the GranuleInfo), both through temporary
 renamed into place together (`runtime.outputs.staged`, as `segment`), so a final name never
 holds a half-written file. A granule that fails is
 reported on one line and the others are still processed; the exit code is then that of the
-FIRST failure (0 when all succeed).
+FIRST failure (0 when all succeed). An output error stops the batch at once; a batch that writes
+nothing leaves no output directory it made.
 
 Two files of one granule in a batch (the NASA and the IMAPP name of the same pass, or one path
 given twice) would write the same crop name: the first one given is kept, each later one is
@@ -26,7 +27,7 @@ import typer
 from runtime.cli.common import fail, reports_errors, same_granule_warning, setup_logging
 from runtime.errors import BayIceError, OutputError
 from runtime.granule import Crop, read_crop
-from runtime.outputs import ensure_writable, staged
+from runtime.outputs import output_directory, staged
 
 TOOL = "ice-runtime crop"
 log = logging.getLogger(__name__)
@@ -65,7 +66,17 @@ def crop(
     skipped with a warning.
     """
     setup_logging(verbose)
-    ensure_writable(output)
+    with output_directory(output):
+        first_failure = _crop_each(granules, output)
+    if first_failure is not None:
+        raise first_failure
+
+
+def _crop_each(granules: list[Path], output: Path) -> typer.Exit | None:
+    """Crop and write each granule, reporting failures; the first failure's exit, if any.
+
+    An output error (a full disk, say) stops the batch at once, as in `segment`.
+    """
     first_failure: typer.Exit | None = None
     sources: dict[str, Path] = {}  # granule_id -> the file its crop was written from
     for granule in granules:
@@ -76,11 +87,12 @@ def crop(
                 typer.echo(same_granule_warning(TOOL, granule, sources[name], name), err=True)
                 continue
             written = write_crop(cropped, output)
+        except OutputError:
+            raise
         except BayIceError as error:
             exit_ = fail(TOOL, error)
             first_failure = first_failure or exit_
             continue
         sources[name] = granule
         log.info("%s -> %s", granule, written)
-    if first_failure is not None:
-        raise first_failure
+    return first_failure

@@ -7,7 +7,8 @@ others are still processed; the exit code is then that of the FIRST failure (0 w
 succeed). A later file of a granule already mapped in this batch (its copy under another name,
 e.g. the NASA and the IMAPP file of one pass) is skipped with a one-line warning, as in
 `crop`, rather than overwriting the first one's outputs. Model and device errors stop the
-command before the output directory is made; output-directory errors stop it at once.
+command before the output directory is made; output-directory errors stop it at once. A
+batch that writes nothing leaves no output directory it made.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from runtime.cli.common import (
     setup_logging,
 )
 from runtime.errors import BayIceError, OutputError
-from runtime.outputs import ensure_writable
+from runtime.outputs import output_directory
 from runtime.segment import Segmenter, find_granules
 
 TOOL = "ice-runtime segment"
@@ -70,7 +71,15 @@ def segment(
     check_threshold(threshold)
     paths = find_granules(granules)
     segmenter = Segmenter(model, device.value, threads, threshold)
-    ensure_writable(output)  # after the model: a model or device error leaves no folder behind
+    with output_directory(output):  # after the model: its errors leave no folder behind
+        first_failure = _segment_each(segmenter, paths, output, probability, as_json)
+    if first_failure is not None:
+        raise first_failure
+
+
+def _segment_each(segmenter: Segmenter, paths: list[Path], output: Path, probability: bool,
+                  as_json: bool) -> typer.Exit | None:
+    """Segment and save each granule, reporting failures; the first failure's exit, if any."""
     first_failure: typer.Exit | None = None
     sources: dict[str, Path] = {}  # granule id -> the file its outputs were written from
     for path in tqdm(paths, unit="granule", disable=None, file=sys.stderr):
@@ -89,5 +98,4 @@ def segment(
             first_failure = first_failure or exit_
             continue
         tqdm.write(json.dumps(summary) if as_json else human_line(summary), file=sys.stdout)
-    if first_failure is not None:
-        raise first_failure
+    return first_failure
