@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import functools
+import pickle
 
 import numpy as np
 import onnx
@@ -13,6 +15,7 @@ from typer.testing import CliRunner
 from export import cli, onnx_export, samples
 from export.parity import TOLERANCES, ParityReport, check_parity
 from export.quantize import VariantResult, make_variant
+from models import default_model_path
 from runtime import grid
 from runtime.errors import CheckpointError, OutputError, ParityError
 from runtime.inference import Model
@@ -200,18 +203,30 @@ def test_failed_parity_writes_nothing(checkpoints, dataset, tmp_path, monkeypatc
         (b"not a checkpoint at all", "not a PyTorch checkpoint"),
         (b"epoch,learning_rate,train_loss\n1,0.001,0.5\n", "not a PyTorch checkpoint"),  # CSV
         (bytes(range(256)) * 4, "not a PyTorch checkpoint"),
+        (b"", "not a PyTorch checkpoint"),
+        (pickle.dumps(collections.Counter("ice")), "other than tensors and plain data"),
+        ("truncated", "not a PyTorch checkpoint"),
+        ("onnx", "not a PyTorch checkpoint"),
+        ("folder", "is a folder"),
         (None, "not a bay-ice checkpoint"),
     ],
 )
-def test_bad_checkpoint_is_a_clear_error(content, reason, tmp_path):
+def test_bad_checkpoint_is_a_clear_error(content, reason, checkpoints, tmp_path):
     path = tmp_path / "x.ckpt"
     if content is None:
         torch.save({"weights": torch.zeros(3)}, path)
+    elif content == "truncated":
+        path.write_bytes(checkpoints["m20.1"].read_bytes()[:5000])
+    elif content == "onnx":
+        path.write_bytes(default_model_path().read_bytes())  # an ONNX model, not a checkpoint
+    elif content == "folder":
+        path.mkdir()
     else:
         path.write_bytes(content)
     result = run(path, "-o", tmp_path / "x.onnx")
     assert result.exit_code == CheckpointError.exit_code
     assert reason in result.output and len(result.output.strip().splitlines()) == 1
+    assert "weights_only" not in result.output  # not torch's advice to load it unsafely
     assert not (tmp_path / "x.onnx").exists()
 
 

@@ -11,6 +11,8 @@ so far and the per-epoch history, so that a run continues exactly where it stopp
 from __future__ import annotations
 
 import io
+import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -20,6 +22,8 @@ from runtime.errors import CheckpointError
 from runtime.outputs import write_bytes_atomic
 from training.architectures import ARCHITECTURES
 from training.models import SSegm, build_model
+
+log = logging.getLogger(__name__)
 
 FORMAT = "bay-ice-checkpoint"
 VERSION = 1
@@ -64,13 +68,20 @@ def save_checkpoint(checkpoint: dict, path: Path) -> None:
 
 def load_checkpoint(path: Path) -> dict:
     """A checked checkpoint dict (weights-only unpickling, tensors on CPU)."""
+    if path.is_dir():
+        raise CheckpointError("is a folder: give the checkpoint file (best.ckpt, say)", path)
     if not path.is_file():
         raise CheckpointError("checkpoint file not found", path)
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns of pickle protocols before it refuses
+            warnings.simplefilter("ignore", UserWarning)
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling stray bytes raises many unrelated types
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise CheckpointError(f"not a PyTorch checkpoint, or corrupt ({reason})", path) from None
+        # torch's own text (advice to load with weights_only=False, which can run code) is no
+        # help here: a bay-ice checkpoint holds only tensors and plain data.
+        log.debug("torch.load(%s): %r", path, error)
+        raise CheckpointError("not a PyTorch checkpoint, or corrupt, or holding objects "
+                              "other than tensors and plain data", path) from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"not a bay-ice checkpoint (no format {FORMAT!r})", path)
     if checkpoint.get("version") != VERSION:
