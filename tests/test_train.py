@@ -1,6 +1,7 @@
 import csv
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -133,6 +134,23 @@ def test_missing_dataset_is_a_one_line_error_and_makes_no_run_folder(tmp_path):
     result = CliRunner().invoke(app, ["train", str(tmp_path / "nowhere"), "-o", str(run)])
     assert result.exit_code == 16
     assert result.output.strip().count("\n") == 0 and "dataset folder not found" in result.output
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("folder, values, shown", [
+    ("labels", (0, 255), "mask values 0, 255; expected 0 and 1 (1 = ice)"),
+    ("obscured", (0, 2), "mask values 0, 2; expected 0 and 1 (1 = obscured)"),
+])
+def test_masks_other_than_0_and_1_are_refused(dataset_dir, tmp_path, folder, values, shown):
+    copy = shutil.copytree(dataset_dir, tmp_path / "data")
+    path = sorted((copy / folder).glob("*.npy"))[0]
+    mask = np.zeros(grid.SHAPE, np.uint8)
+    mask[:10] = values[1]
+    np.save(path, mask)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(copy), "-o", str(run)])
+    assert result.exit_code == 16
+    assert result.output.strip() == f"train-ssegm train: error: {path}: {shown}"
     assert not run.exists()
 
 

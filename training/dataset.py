@@ -101,6 +101,16 @@ def _load_array(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarr
     return array
 
 
+def _load_mask(path: Path, meaning: str) -> np.ndarray:
+    """A uint8 grid mask holding only 0 and 1 (a 0/255 mask, say, is refused, not guessed at)."""
+    mask = _load_array(path, grid.SHAPE, np.dtype(np.uint8))
+    values = np.unique(mask)
+    if not np.isin(values, (0, 1)).all():
+        shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
+        raise DatasetError(f"mask values {shown}; expected 0 and 1 (1 = {meaning})", path)
+    return mask
+
+
 def load_dataset(root: Path, limit: int | None = None) -> Dataset:
     """Load every scene (or the first `limit`) of the folder at `root` into memory."""
     scenes, source = read_scenes(root)
@@ -116,12 +126,10 @@ def load_dataset(root: Path, limit: int | None = None) -> Dataset:
         name = scene["name"]
         crops[i] = torch.from_numpy(_load_array(root / "crops" / f"{name}.npy", CROP_SHAPE,
                                                 np.dtype(np.float32)))
-        labels[i] = torch.from_numpy(_load_array(root / "labels" / f"{name}.npy", grid.SHAPE,
-                                                 np.dtype(np.uint8)))
+        labels[i] = torch.from_numpy(_load_mask(root / "labels" / f"{name}.npy", "ice"))
         obscured_path = root / "obscured" / f"{name}.npy"
         if obscured_path.exists():
-            obscured[i] = torch.from_numpy(_load_array(obscured_path, grid.SHAPE,
-                                                       np.dtype(np.uint8)))
+            obscured[i] = torch.from_numpy(_load_mask(obscured_path, "obscured"))
     log.info("loaded %d scenes from %s", n, root)
     return Dataset(root, scenes, crops, labels, obscured, has_obscured, source)
 
