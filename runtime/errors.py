@@ -33,7 +33,7 @@ class NotHDF4(BayIceError):
 
 
 class CorruptFile(BayIceError):
-    """An HDF4 file that is truncated or damaged."""
+    """An HDF4 file that is truncated or damaged, or whose data over the bay are all invalid."""
 
     exit_code = 5
 

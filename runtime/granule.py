@@ -135,6 +135,9 @@ def read_crop(path: str | Path) -> Crop:
         inside = resample.near_bay(swath.xyz, margin_km=0.0)
         if inside.any() and swath.fill[inside].all():
             raise NightGranule("no daytime data over the bay (night or missing scans)", path)
+        if inside.any():
+            raise CorruptFile("no valid data over the bay (every pixel flagged or out of range)",
+                              path)
         raise MissesBay("the swath does not reach the bay", path)
     water = landmask.water_mask()
     coverage = float((has_data & water).sum() / water.sum())
@@ -157,6 +160,11 @@ def read_swath(path: str | Path) -> tuple[GranuleInfo, Swath]:
         return info, _read_window(sd, attributes, path)
     except HDF4Error as error:
         raise CorruptFile(f"damaged or truncated HDF4 file ({error})", path) from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+        # an attribute or data set of an unexpected type or size: the checks above name the
+        # cases met so far; any other is still one line, not a traceback that stops a batch
+        log.debug("reading %s", path, exc_info=True)
+        raise CorruptFile(f"unexpected content ({type(error).__name__}: {error})", path) from None
     finally:
         sd.end()
 
@@ -181,7 +189,10 @@ def check_file(path: Path) -> None:
 def read_info(sd: SD, attributes: dict, path: Path) -> GranuleInfo:
     """Identify the product from the file's content and its ECS metadata (``attributes``)."""
     datasets = set(sd.datasets())
-    core = clean(attributes.get("CoreMetadata.0", ""))
+    core = attributes.get("CoreMetadata.0", "")
+    if not isinstance(core, str):
+        raise CorruptFile("global attribute CoreMetadata.0 is not text", path)
+    core = clean(core)
     short_name = odl_value(core, "SHORTNAME")
     _identify(datasets, short_name, path)
 
@@ -270,6 +281,8 @@ def _geolocation(sd: SD, path: Path) -> tuple[np.ndarray, np.ndarray]:
     lat, lon = out
     if lat.shape != lon.shape or lat.ndim != 2 or lat.shape[0] % 10:
         raise WrongProduct(f"Latitude/Longitude of shape {lat.shape} are not whole scans", path)
+    if not (np.isfinite(lat) & np.isfinite(lon)).any():
+        raise CorruptFile("Latitude/Longitude hold no valid position", path)
     return lat, lon
 
 
@@ -361,7 +374,14 @@ def _scale_offset(attrs: dict, name: str, index: int, path: Path) -> tuple[float
         offset = np.atleast_1d(attrs["reflectance_offsets"])[index]
     except (KeyError, IndexError):
         raise MissingDataset(f"{name} lacks reflectance_scales/reflectance_offsets", path) from None
-    return float(scale), float(offset)
+    try:
+        scale, offset = float(scale), float(offset)
+    except (TypeError, ValueError):
+        raise CorruptFile(f"{name} reflectance_scales/offsets are not numbers", path) from None
+    if not (np.isfinite(scale) and scale > 0 and np.isfinite(offset)):
+        raise CorruptFile(f"{name} has reflectance scale {scale:g} and offset {offset:g}; "
+                          "expected a positive scale", path)
+    return scale, offset
 
 
 def _dead_band6_detectors(attributes: dict, si: np.ndarray) -> np.ndarray:
@@ -371,8 +391,8 @@ def _dead_band6_detectors(attributes: dict, si: np.ndarray) -> np.ndarray:
     """
     per_detector = si.reshape(-1, ROWS_PER_SCAN_500M, si.shape[-1])
     dead = (per_detector == calibration.SI_DEAD_DETECTOR).all(axis=(0, 2))
-    flags = attributes.get("Dead Detector List")
+    flags = np.atleast_1d(np.asarray(attributes.get("Dead Detector List", [])))
     start = BAND6_DETECTOR_LIST_START
-    if flags is not None and len(flags) >= start + ROWS_PER_SCAN_500M:
-        dead |= np.asarray(flags[start : start + ROWS_PER_SCAN_500M]) == 1
+    if flags.dtype.kind in "iuf" and flags.size >= start + ROWS_PER_SCAN_500M:
+        dead |= flags.ravel()[start : start + ROWS_PER_SCAN_500M] == 1
     return dead

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -142,6 +143,39 @@ def _damaged(good: Path, directory: Path) -> dict[str, Path]:
     return {"truncated": truncated, "corrupt": corrupt}
 
 
+def _edited_copy(good: Path, directory: Path, key: str, edit) -> Path:
+    """A copy of ``good`` in ``directory/key`` with ``edit(sd)`` applied to its HDF4 content."""
+    path = _subdir(directory, key) / good.name
+    shutil.copyfile(good, path)
+    sd = SD(str(path), SDC.WRITE)
+    try:
+        edit(sd)
+    finally:
+        sd.end()
+    return path
+
+
+def _malformed(good: Path, directory: Path) -> dict[str, Path]:
+    """Copies of ``good`` whose attributes or data sets hold the wrong kind of value."""
+
+    def core_not_text(sd):
+        sd.attr("CoreMetadata.0").set(SDC.INT32, 5)
+
+    def scales_not_numbers(sd):
+        sd.select("EV_500_RefSB").attr("reflectance_scales").set(SDC.CHAR8, "abc")
+
+    def scales_negative(sd):
+        sd.select("EV_500_RefSB").attr("reflectance_scales").set(SDC.FLOAT32, [-1.0] * 5)
+
+    def no_geolocation(sd):
+        latitude = sd.select("Latitude")
+        latitude[:] = np.full(latitude.info()[2], np.nan, np.float32)
+
+    edits = {"core_not_text": core_not_text, "scales_not_numbers": scales_not_numbers,
+             "scales_negative": scales_negative, "no_geolocation": no_geolocation}
+    return {key: _edited_copy(good, directory, key, edit) for key, edit in edits.items()}
+
+
 def _write_look_alike(
     path: Path,
     short_name: str,
@@ -241,7 +275,10 @@ def make_bad_granules(directory: str | Path) -> dict[str, Path]:
 
     Keys: not_hdf4_text, not_hdf4_png, truncated, corrupt, mod021km, mod03, missing_ev500
     (no EV_500_RefSB), missing_scales (EV_500_RefSB without reflectance_scales), night (Terra
-    night pass, DAYNIGHTFLAG "Night", all 65535), misses_bay (swath centred 1500 km east).
+    night pass, DAYNIGHTFLAG "Night", all 65535), misses_bay (swath centred 1500 km east),
+    core_not_text (CoreMetadata.0 an integer), scales_not_numbers (reflectance_scales a string),
+    scales_negative, no_geolocation (Latitude all NaN), all_flagged (over the bay, every pixel
+    flagged as missing).
     All but the not-HDF4 files carry valid granule names, so only the content tells.
     """
     directory = Path(directory)
@@ -249,6 +286,11 @@ def make_bad_granules(directory: str | Path) -> dict[str, Path]:
     bad = _not_hdf4(directory)
     good = make_granule(_subdir(directory, "good"), "Terra", "nadir")
     bad.update(_damaged(good, directory))
+    bad.update(_malformed(gw.write_granule(_subdir(directory, "plain"), fake_reflectance(small),
+                                           small, deflate=None), directory))
+    bad["all_flagged"] = gw.write_granule(
+        _subdir(directory, "all_flagged"), np.full_like(fake_reflectance(small), np.nan), small
+    )
     bad["mod021km"] = _mod021km(directory, small)
     bad["mod03"] = _mod03(directory, small)
     refl = fake_reflectance(small)
