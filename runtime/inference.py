@@ -104,8 +104,10 @@ def parse_metadata(text: str | None, path: Path) -> ModelMetadata:
         raise ModelError(f"metadata lacks {', '.join(missing)}", path)
     _check_compatible(meta, path)
     threshold = meta["threshold"]
-    if not isinstance(threshold, (int, float)) or not 0 < threshold < 1:
+    if not _is_number(threshold) or not 0 < threshold < 1:
         raise ModelError(f"metadata threshold {threshold!r} is not a number in (0, 1)", path)
+    if not isinstance(meta.get("metrics", {}), dict):
+        raise ModelError("metadata metrics is not a JSON object", path)
     return ModelMetadata(
         name=str(meta["name"]),
         architecture=str(meta.get("architecture", "")),
@@ -127,7 +129,7 @@ def _check_compatible(meta: dict, path: Path) -> None:
         raise IncompatibleModel(
             f"model grid {meta['grid']} is not this runtime's grid {grid.describe()}", path
         )
-    if list(meta["bands"]) != list(grid.BANDS):
+    if not isinstance(meta["bands"], list) or meta["bands"] != list(grid.BANDS):
         raise IncompatibleModel(
             f"model bands {meta['bands']}, this runtime provides bands {list(grid.BANDS)}", path
         )
@@ -141,11 +143,19 @@ def _check_compatible(meta: dict, path: Path) -> None:
     if not norm["in_graph"]:
         for key in ("mean", "std"):
             values = norm.get(key)
-            if not isinstance(values, list) or len(values) != len(grid.BANDS):
+            if (not isinstance(values, list) or len(values) != len(grid.BANDS)
+                    or not all(_is_number(v) and np.isfinite(v) for v in values)):
                 raise ModelError(
-                    f"normalisation outside the graph needs {len(grid.BANDS)} '{key}' values",
+                    f"normalisation outside the graph needs {len(grid.BANDS)} '{key}' numbers",
                     path,
                 )
+        if not all(v > 0 for v in norm["std"]):
+            raise ModelError(f"normalisation std {norm['std']} must be positive", path)
+
+
+def _is_number(value: object) -> bool:
+    """A JSON number (not a bool, which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def file_sha256(path: Path) -> str:
@@ -264,6 +274,8 @@ class Model:
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int | None = None) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise ModelError("is a folder: give the model file (an .onnx file)", self.path)
         if not self.path.is_file():
             raise ModelError("model file not found", self.path)
         self.threads = thread_count(threads)
@@ -278,15 +290,24 @@ class Model:
                  self.provider, self.threads)
 
     def _check_graph(self) -> None:
-        """The graph's input and output must be the contract's names and grid shape."""
-        inputs = {i.name: i.shape for i in self.session.get_inputs()}
-        outputs = {o.name: o.shape for o in self.session.get_outputs()}
-        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+        """The graph must take one float32 input and give a float32 output of the contract's
+        names and grid shape, and give that shape when run (symbolic dimensions may hide a
+        wrong one): a model that cannot serve fails here, once, not on every granule."""
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        if list(inputs) != [INPUT_NAME] or OUTPUT_NAME not in outputs:
             raise ModelError(
-                f"graph must take '{INPUT_NAME}' and give '{OUTPUT_NAME}', it takes "
+                f"graph must take only '{INPUT_NAME}' and give '{OUTPUT_NAME}', it takes "
                 f"{sorted(inputs)} and gives {sorted(outputs)}",
                 self.path,
             )
+        for tensor in (inputs[INPUT_NAME], outputs[OUTPUT_NAME]):
+            if tensor.type != "tensor(float)":
+                raise IncompatibleModel(
+                    f"graph {tensor.name} is {tensor.type}, this runtime needs tensor(float) "
+                    "(float32)", self.path)
+        inputs = {name: tensor.shape for name, tensor in inputs.items()}
+        outputs = {name: tensor.shape for name, tensor in outputs.items()}
         expected = {INPUT_NAME: [len(grid.BANDS), grid.ROWS, grid.COLS],
                     OUTPUT_NAME: [1, grid.ROWS, grid.COLS]}
         for name, shape in ((INPUT_NAME, inputs[INPUT_NAME]), (OUTPUT_NAME, outputs[OUTPUT_NAME])):
@@ -297,6 +318,22 @@ class Model:
                     f"{', '.join(map(str, expected[name]))})",
                     self.path,
                 )
+        self._check_runs()
+
+    def _check_runs(self) -> None:
+        """One run on a uniform scene: the output's shape and values must be probabilities."""
+        scene = np.full((len(grid.BANDS), *grid.SHAPE), 0.1, np.float32)
+        try:
+            (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.prepare(scene)})
+        except Exception as error:  # onnxruntime raises several unrelated types
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ModelError(f"the model fails to run ({reason})", self.path) from None
+        if out.shape != (1, 1, *grid.SHAPE):
+            raise IncompatibleModel(f"the model gives shape {out.shape} for one scene, this "
+                                    f"runtime needs (1, 1, {grid.ROWS}, {grid.COLS})", self.path)
+        if not (np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1):
+            raise ModelError("the model's output is not a probability (values outside [0, 1] "
+                             "or not finite)", self.path)
 
     def prepare(self, reflectance: np.ndarray) -> np.ndarray:
         """The model input (1, bands, rows, cols) from the reader's reflectance.

@@ -77,3 +77,35 @@ def make_model(path: Path, meta: dict | None = None, rows: int = grid.ROWS,
     onnx.checker.check_model(model)
     onnx.save(model, path)
     return path
+
+
+def make_odd_model(path: Path, kind: str) -> Path:
+    """A model with the contract's metadata whose graph breaks the contract in one way.
+
+    ``kind``: float16 (float16 input and output), two_inputs (a second required input),
+    short_output (symbolic dimensions hiding an output of 10 rows).
+    """
+    rows, cols = grid.ROWS, grid.COLS
+    dtype = TensorProto.FLOAT16 if kind == "float16" else TensorProto.FLOAT
+    shape_in = ["N", "C", "H", "W"] if kind == "short_output" else ["N", 7, rows, cols]
+    shape_out = ["N", "C2", "H2", "W2"] if kind == "short_output" else ["N", 1, rows, cols]
+    inputs = [helper.make_tensor_value_info("reflectance", dtype, shape_in)]
+    stop_row = 10 if kind == "short_output" else rows
+    consts = {"starts": np.array([BAND_4, 0], np.int64),
+              "ends": np.array([BAND_4 + 1, stop_row], np.int64),
+              "axes": np.array([1, 2], np.int64)}
+    nodes = [helper.make_node("Slice", ["reflectance", "starts", "ends", "axes"], ["band"])]
+    if kind == "two_inputs":
+        inputs.append(helper.make_tensor_value_info("other", dtype, ["N", 1, rows, cols]))
+        nodes.append(helper.make_node("Add", ["band", "other"], ["probability"]))
+    else:
+        nodes.append(helper.make_node("Identity", ["band"], ["probability"]))
+    output = helper.make_tensor_value_info("probability", dtype, shape_out)
+    initializers = [numpy_helper.from_array(value, name) for name, value in consts.items()]
+    graph = helper.make_graph(nodes, kind, inputs, [output], initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    helper.set_model_props(model, {"bay_ice": json.dumps(metadata())})
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path

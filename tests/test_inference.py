@@ -14,7 +14,7 @@ from runtime import grid, inference
 from runtime.cli import app
 from runtime.errors import IncompatibleModel, ModelError, ProviderUnavailable
 from runtime.inference import CPU, CUDA, Model
-from tests.onnx_models import expected_probability, make_model, metadata
+from tests.onnx_models import expected_probability, make_model, make_odd_model, metadata
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,17 @@ def test_normalisation_outside_the_graph_is_applied_here(tmp_path):
     (lambda p: make_model(p, metadata(bands=[1, 2, 3, 4])), IncompatibleModel, "bands"),
     (lambda p: make_model(p, metadata(input="surface_reflectance")), IncompatibleModel, "input"),
     (lambda p: make_model(p, rows=100, cols=100), IncompatibleModel, "shape"),
+    (lambda p: make_model(p, metadata(bands=7)), IncompatibleModel, "bands"),
+    (lambda p: make_model(p, metadata(threshold=True)), ModelError, "threshold"),
+    (lambda p: make_model(p, metadata(metrics="good")), ModelError, "metrics"),
+    (lambda p: make_model(p, metadata(normalisation={"in_graph": False, "mean": ["a"] * 7,
+                                                     "std": [1.0] * 7})), ModelError, "numbers"),
+    (lambda p: make_model(p, metadata(normalisation={"in_graph": False, "mean": [0.1] * 7,
+                                                     "std": [0.0] * 7})), ModelError, "positive"),
+    (lambda p: make_odd_model(p, "float16"), IncompatibleModel, "tensor\\(float16\\)"),
+    (lambda p: make_odd_model(p, "two_inputs"), ModelError, "must take only 'reflectance'"),
+    (lambda p: make_odd_model(p, "short_output"), IncompatibleModel, r"shape \(1, 1, 10, 430\)"),
+    (lambda p: p.mkdir(), ModelError, "is a folder"),
 ])
 def test_bad_models_are_refused(tmp_path, make, error, message):
     path = tmp_path / "bad.onnx"
