@@ -33,7 +33,7 @@ from export.quantize import (
     make_variant,
     seconds_per_image,
 )
-from runtime.cli.common import reports_errors, setup_logging
+from runtime.cli.common import reports_errors, run_app, setup_logging
 from runtime.errors import CheckpointError, OutputError
 from runtime.inference import usable_cpus
 from training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -199,4 +199,4 @@ def export(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    run_app(app)

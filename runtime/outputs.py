@@ -13,6 +13,7 @@ tag.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -238,6 +239,10 @@ def staged(outdir: Path) -> Iterator[Callable[[str, Callable[[Path], None]], Non
 
     try:
         yield stage
+        for _, final in staged:  # checked first: a rename that fails midway leaves half a set
+            if final.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "a folder has the name of an output file",
+                                        str(final))
         for tmp, final in staged:
             os.replace(tmp, final)
     except BaseException:

@@ -5,6 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -232,6 +236,49 @@ def test_missing_input_and_unwritable_output(tmp_path, model, terra_nadir):
                                  "--model", str(model)])
     assert_failed_cleanly(result, errors.OutputError.exit_code, tmp_path / "absent")
     assert "the output path is a file, not a directory" in result.stderr
+
+
+# segment with a PNG writer that stalls after writing: SIGTERM arrives while files are staged
+STALLING_SEGMENT = """
+import sys, time
+from runtime import outputs
+from runtime.cli import main
+write_png = outputs._write_png
+def stalling(path, image):
+    write_png(path, image)
+    time.sleep(60)
+outputs._write_png = stalling
+sys.argv = ["ice-runtime", "segment", *sys.argv[1:]]
+main()
+"""
+
+
+def test_sigterm_while_writing_leaves_nothing_behind(tmp_path, model, terra_nadir):
+    """systemd or `timeout` stopping a batch: no temporary files, no folder made for nothing."""
+    out = tmp_path / "new" / "out"
+    process = subprocess.Popen([sys.executable, "-c", STALLING_SEGMENT, str(terra_nadir),
+                                "-o", str(out), "--model", str(model)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out.is_dir() and any(".png" in p.name for p in out.iterdir())):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_with_an_output_file_name_stops_before_any_rename(tmp_path, model,
+                                                                   terra_nadir):
+    name = read_crop(terra_nadir).info.granule_id
+    (tmp_path / f"{name}.json").mkdir()
+    result = runner.invoke(app, ["segment", str(terra_nadir), "-o", str(tmp_path),
+                                 "--model", str(model)])
+    assert result.exit_code == errors.OutputError.exit_code
+    assert "a folder has the name of an output file" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == [f"{name}.json"]
 
 
 def test_device_cuda_is_refused_where_it_cannot_run(tmp_path, model, terra_nadir):

@@ -8,6 +8,7 @@ from runtime.cli import crop
 from runtime.cli import info as info_command
 from runtime.cli import segment as segment_command
 from runtime.cli import watch as watch_command
+from runtime.cli.common import run_app
 
 app = typer.Typer(
     name="ice-runtime",
@@ -25,4 +26,4 @@ app.command("watch")(watch_command.watch)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    run_app(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from enum import Enum
@@ -35,6 +36,17 @@ def fail(tool: str, error: BayIceError) -> typer.Exit:
 def same_granule_warning(tool: str, granule: Path, first: Path, granule_id: str) -> str:
     """The one-line warning for a later file of a granule already handled in the batch."""
     return f"{tool}: warning: {granule}: same granule {granule_id} as {first}, skipped"
+
+
+def run_app(app: typer.Typer) -> None:
+    """Console-script entry point of a tool. SIGTERM (systemd, ``timeout``, ``kill``) unwinds
+    like Ctrl-C, so files being written are removed, not left under temporary names; exit 143."""
+    signal.signal(signal.SIGTERM, _terminate)
+    app()
+
+
+def _terminate(signum: int, _frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 def reports_errors(tool: str) -> Callable[[F], F]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from runtime.cli.common import run_app
 from training.cli import describe, evaluate, preview, stats, synth, train
 
 app = typer.Typer(
@@ -24,4 +25,4 @@ app.command("evaluate")(evaluate.evaluate)
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    run_app(app)
