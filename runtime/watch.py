@@ -104,12 +104,16 @@ class Ledger:
         self.path = path
         self.by_sha: dict[str, dict] = {}
         self.by_stat: dict[tuple, dict] = {}
-        if path.exists():
-            self._load()
-        self._file = path.open("a")
+        try:
+            if path.exists():
+                self._load()
+            self._file = path.open("a")
+        except OSError as error:
+            raise OutputError(f"cannot use the ledger ({error.strerror or error})", path) from None
 
     def _load(self) -> None:
-        text = self.path.read_text()
+        # a byte that is not UTF-8 (a damaged disk block) spoils its line only, not the ledger
+        text = self.path.read_text(errors="replace")
         for number, line in enumerate(text.splitlines(), 1):
             try:
                 self._index(json.loads(line))
@@ -280,13 +284,26 @@ class Watcher:
         self.report = report or (lambda record: None)
         self.stopping = threading.Event()
         self.waiting: set[Path] = set()  # incomplete files already reported
+        self.incoming_missing = False
+        self.ledger: Ledger | None = None
 
     def candidates(self) -> list[Path]:
         """Granule files in ``incoming`` that are complete and not yet in the ledger, oldest
-        first."""
+        first; none while ``incoming`` is gone (an unmounted disk, say), which is waited out."""
         now = time.time()
         ready = []
-        for path in self.incoming.iterdir():
+        try:
+            names = list(self.incoming.iterdir())
+        except OSError as error:
+            if not self.incoming_missing:
+                log.warning("%s: cannot be listed (%s): waiting for it to come back",
+                            self.incoming, error.strerror or error)
+            self.incoming_missing = True
+            return []
+        if self.incoming_missing:
+            log.warning("%s: back", self.incoming)
+            self.incoming_missing = False
+        for path in names:
             if not is_granule_name(path.name):
                 continue
             try:
@@ -341,15 +358,18 @@ class Watcher:
         self.stopping.set()
 
     def run(self, once: bool = False) -> None:
-        """Poll until stopped by a signal, or, with ``once``, handle what is ready and return."""
-        ensure_writable(self.outdir)
-        remove_partials(self.outdir)
-        self.ledger = Ledger(self.outdir / LEDGER_NAME)
+        """Poll until stopped by a signal, or, with ``once``, handle what is ready and return.
+
+        The model is loaded before the output directory is made or touched: a model or device
+        error leaves no folder behind."""
         worker = Worker(self.options, self.outdir)
+        worker.start()
         previous = {sig: signal.signal(sig, self._on_signal)
                     for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            worker.start()
+            ensure_writable(self.outdir)
+            remove_partials(self.outdir)
+            self.ledger = Ledger(self.outdir / LEDGER_NAME)
             while not self.stopping.is_set():
                 for path in self.candidates():
                     if self.stopping.is_set():
@@ -366,6 +386,7 @@ class Watcher:
             worker.kill()
         finally:
             worker.stop()
-            self.ledger.close()
+            if self.ledger is not None:
+                self.ledger.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -20,7 +20,8 @@ import rasterio
 from PIL import Image
 
 from runtime import grid
-from runtime.watch import LEDGER_NAME, Ledger, hdf4_complete
+from runtime.errors import NotHDF4, OutputError
+from runtime.watch import LEDGER_NAME, Ledger, Options, Watcher, hdf4_complete
 from tests import fake_granules
 from tests.onnx_models import make_model
 from training import granule_writer
@@ -107,6 +108,48 @@ def test_ledger_survives_a_torn_last_line(tmp_path):
     ledger.add({**record, "name": "c.hdf", "sha256": "e" * 64})
     ledger.close()
     assert set(Ledger(path).by_sha) == {"f" * 64, "e" * 64}
+
+
+def test_ledger_with_a_damaged_byte_or_in_the_way(tmp_path):
+    path = tmp_path / LEDGER_NAME
+    record = {"name": "a.hdf", "size": 1, "mtime_ns": 2, "sha256": "f" * 64, "status": "done"}
+    path.write_bytes(json.dumps(record).encode() + b"\n" + b'{"name": "\xff"}\n')
+    assert set(Ledger(path).by_sha) == {"f" * 64}  # the damaged line alone is ignored
+    folder = tmp_path / "elsewhere" / LEDGER_NAME
+    folder.mkdir(parents=True)
+    with pytest.raises(OutputError, match="cannot use the ledger"):
+        Ledger(folder)
+
+
+def test_an_incoming_folder_that_goes_away_is_waited_for(tmp_path, staged):
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    watcher = Watcher(incoming, tmp_path / "out", Options(settle=0))
+    watcher.ledger = Ledger(tmp_path / LEDGER_NAME)
+    incoming.rmdir()  # an unmounted disk
+    assert watcher.candidates() == []
+    incoming.mkdir()
+    shutil.copy(staged[0], incoming)
+    assert watcher.candidates() == [incoming / staged[0].name]
+
+
+def test_once_exits_with_the_first_failure_and_a_bad_model_leaves_no_folder(tmp_path, staged,
+                                                                            model):
+    incoming, out = tmp_path / "incoming", tmp_path / "new" / "out"
+    incoming.mkdir()
+    (incoming / staged[1].name).write_text("not HDF4, under a granule's name")
+    shutil.copy(staged[0], incoming)
+    bad_model = tmp_path / "bad.onnx"
+    bad_model.write_text("not a model")
+    common = ["--threads", "1", "--settle", "0", "--once"]
+    refused = subprocess.run([*WATCH, str(incoming), "-o", str(out), "--model", str(bad_model),
+                              *common], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 10, refused.stderr
+    assert not (tmp_path / "new").exists()
+    watcher = subprocess.run([*WATCH, str(incoming), "-o", str(out), "--model", str(model),
+                              *common], capture_output=True, text=True, timeout=120)
+    assert watcher.returncode == NotHDF4.exit_code, watcher.stderr
+    assert sorted(r["status"] for r in records(out)) == ["done", "failed"]
 
 
 def assert_final_files_complete(out: Path) -> None:
@@ -228,7 +271,7 @@ def test_a_granule_that_crashes_or_hangs_the_worker_is_recorded(tmp_path, staged
         [*WATCH, str(incoming), "-o", str(out), "--model", str(model), "--threads", "1",
          "--timeout", "5", "--settle", "0", "--once"],
         capture_output=True, text=True, env=env, timeout=120)
-    assert watcher.returncode == 0, watcher.stderr
+    assert watcher.returncode == 1, watcher.stderr  # --once: the first failure's code
     by_name = {r["name"]: r for r in records(out)}
     crashed = by_name[f"crash-{staged[0].name}"]
     assert crashed["status"] == "failed" and "signal 11" in crashed["reason"]

@@ -4,6 +4,8 @@ Every complete new granule in INCOMING is segmented once into DIR (X.ice.tif, X.
 in a worker process with a timeout; each is recorded in ``DIR/watch-ledger.jsonl`` as done,
 skipped (night, misses the bay), failed (with the reason) or duplicate, and reported on one
 line on stdout. SIGTERM/SIGINT finish the granule in hand and stop (a second one abandons it).
+With ``--once`` the exit code is that of the first granule that failed (0 when none did;
+skipped and duplicate granules are not failures).
 """
 
 from __future__ import annotations
@@ -72,7 +74,13 @@ def watch(
                       probability=probability, interval=interval, settle=settle, stale=stale,
                       timeout=timeout, verbose=verbose)
 
+    failures: list[int] = []
+
     def report(record: dict) -> None:
         typer.echo(json.dumps(record) if as_json else _line(record))
+        if record["status"] == "failed":
+            failures.append(record["exit_code"] or 1)
 
     Watcher(incoming, output, options, report).run(once=once)
+    if once and failures:  # cron can tell: the first failure's code, as `segment`
+        raise typer.Exit(failures[0])
