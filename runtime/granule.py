@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,6 +39,9 @@ from runtime.metadata import clean, odl_value
 log = logging.getLogger(__name__)
 
 HDF4_MAGIC = b"\x0e\x03\x13\x01"
+_DD_BLOCK_HEADER = struct.Struct(">hi")  # number of descriptors, offset of the next block
+_DD = struct.Struct(">HHii")  # tag, reference, offset, length
+_DFTAG_NULL = 1
 #: The two EV data sets and the bands they hold, in file order.
 EV_DATASETS = {"EV_250_Aggr500_RefSB": (1, 2), "EV_500_RefSB": (3, 4, 5, 6, 7)}
 GEO_DATASETS = ("Latitude", "Longitude")
@@ -175,6 +179,8 @@ def check_file(path: Path) -> None:
         raise InputNotFound("no such file", path)
     if path.is_dir():
         raise InputNotFound("is a directory, not a granule file", path)
+    if not path.is_file():  # a FIFO or a device would block the read or never end
+        raise InputNotFound("not a regular file", path)
     try:
         with path.open("rb") as file:
             magic = file.read(len(HDF4_MAGIC))
@@ -184,6 +190,41 @@ def check_file(path: Path) -> None:
         raise InputNotFound(f"cannot be read ({error.strerror})", path) from None
     if magic != HDF4_MAGIC:
         raise NotHDF4(f"not an HDF4 file (starts with {magic.hex() or 'nothing'})", path)
+    if not hdf4_complete(path):  # checked here: the HDF4 library may crash on such a file
+        raise CorruptFile("truncated or damaged HDF4 file (a data descriptor points past its end)",
+                          path)
+
+
+def hdf4_complete(path: Path) -> bool:
+    """False when an HDF4 file is still being written (or truncated): its header or data
+    descriptor blocks are cut short, or a descriptor points past the end of the file.
+
+    Pure Python, so an unfinished file never reaches the HDF4 library. Files that do not start
+    like HDF4 count as complete: the reader will say what they are.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        magic = f.read(len(HDF4_MAGIC))
+        if len(magic) < len(HDF4_MAGIC):
+            return False
+        if magic != HDF4_MAGIC:
+            return True
+        block = len(HDF4_MAGIC)
+        visited = set()
+        while block and block not in visited:
+            visited.add(block)
+            f.seek(block)
+            header = f.read(_DD_BLOCK_HEADER.size)
+            if len(header) < _DD_BLOCK_HEADER.size:
+                return False
+            count, block = _DD_BLOCK_HEADER.unpack(header)
+            descriptors = f.read(count * _DD.size)
+            if len(descriptors) < count * _DD.size:
+                return False
+            for tag, _ref, offset, length in _DD.iter_unpack(descriptors):
+                if tag != _DFTAG_NULL and offset >= 0 and length > 0 and offset + length > size:
+                    return False
+    return True
 
 
 def read_info(sd: SD, attributes: dict, path: Path) -> GranuleInfo:

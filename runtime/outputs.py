@@ -85,10 +85,11 @@ def output_directory(outdir: Path) -> Iterator[None]:
     A batch whose every granule failed then leaves no empty output folder (nor empty parents)
     behind; a folder that existed before is never removed.
     """
-    made = []
-    folder = Path(os.path.abspath(outdir))
+    made = []  # innermost first; "a/../b" makes "a" too, so ".." is not normalised away
+    folder = outdir.absolute()
     while not folder.exists():
-        made.append(folder)
+        if folder.name not in ("", ".", ".."):
+            made.append(folder)
         folder = folder.parent
     ensure_writable(outdir)
     try:

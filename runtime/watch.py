@@ -22,7 +22,6 @@ import logging
 import multiprocessing
 import os
 import signal
-import struct
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from runtime.errors import BayIceError, MissesBay, NightGranule, OutputError
+from runtime.granule import hdf4_complete
 from runtime.inference import file_sha256
 from runtime.outputs import PARTIAL, ensure_writable
 from runtime.segment import is_granule_name
@@ -43,10 +43,6 @@ SKIPPED = (NightGranule, MissesBay)
 #: Seconds a fresh worker may take to import and load the model.
 WORKER_START_TIMEOUT = 300.0
 
-HDF4_MAGIC = b"\x0e\x03\x13\x01"
-_DD_BLOCK_HEADER = struct.Struct(">hi")  # number of descriptors, offset of the next block
-_DD = struct.Struct(">HHii")  # tag, reference, offset, length
-_DFTAG_NULL = 1
 
 
 @dataclass(frozen=True)
@@ -63,38 +59,6 @@ class Options:
     stale: float = 900.0
     timeout: float = 300.0
     verbose: bool = False
-
-
-def hdf4_complete(path: Path) -> bool:
-    """False when an HDF4 file is still being written (or truncated): its header or data
-    descriptor blocks are cut short, or a descriptor points past the end of the file.
-
-    Pure Python, so an unfinished file never reaches the HDF4 library. Files that do not start
-    like HDF4 count as complete: the reader will say what they are.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        magic = f.read(len(HDF4_MAGIC))
-        if len(magic) < len(HDF4_MAGIC):
-            return False
-        if magic != HDF4_MAGIC:
-            return True
-        block = len(HDF4_MAGIC)
-        visited = set()
-        while block and block not in visited:
-            visited.add(block)
-            f.seek(block)
-            header = f.read(_DD_BLOCK_HEADER.size)
-            if len(header) < _DD_BLOCK_HEADER.size:
-                return False
-            count, block = _DD_BLOCK_HEADER.unpack(header)
-            descriptors = f.read(count * _DD.size)
-            if len(descriptors) < count * _DD.size:
-                return False
-            for tag, _ref, offset, length in _DD.iter_unpack(descriptors):
-                if tag != _DFTAG_NULL and offset >= 0 and length > 0 and offset + length > size:
-                    return False
-    return True
 
 
 class Ledger:

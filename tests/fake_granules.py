@@ -130,7 +130,8 @@ def _not_hdf4(directory: Path) -> dict[str, Path]:
 
 
 def _damaged(good: Path, directory: Path) -> dict[str, Path]:
-    """A truncated copy (first half of the bytes) and a corrupt copy (middle overwritten)."""
+    """A truncated copy (first half of the bytes), a corrupt copy (middle overwritten) and one
+    whose index points past the end of the file."""
     data = good.read_bytes()
     truncated = directory / "truncated" / good.name
     truncated.parent.mkdir()
@@ -140,7 +141,13 @@ def _damaged(good: Path, directory: Path) -> dict[str, Path]:
     middle = len(data) // 2
     garbage = np.random.default_rng(7).integers(0, 256, 65536, dtype=np.uint8).tobytes()
     corrupt.write_bytes(data[:middle] + garbage + data[middle + len(garbage) :])
-    return {"truncated": truncated, "corrupt": corrupt}
+    # the first data descriptor (after the 4-byte magic and the 6-byte block header) claims
+    # 2 GB: the kind of damage that can crash the HDF4 library itself
+    bad_index = directory / "bad_index" / good.name
+    bad_index.parent.mkdir()
+    length_at = 4 + 6 + 8
+    bad_index.write_bytes(data[:length_at] + (2**31 - 1).to_bytes(4, "big") + data[length_at + 4:])
+    return {"truncated": truncated, "corrupt": corrupt, "bad_index": bad_index}
 
 
 def _edited_copy(good: Path, directory: Path, key: str, edit) -> Path:

@@ -27,6 +27,7 @@ CASES = {
     "not_hdf4_png": (NotHDF4, "not an HDF4 file"),
     "truncated": (CorruptFile, "HDF4"),
     "corrupt": (CorruptFile, "cannot read"),
+    "bad_index": (CorruptFile, "a data descriptor points past its end"),
     "mod021km": (WrongProduct, "1 km L1B"),
     "mod03": (WrongProduct, "geolocation file"),
     "missing_ev500": (MissingDataset, "EV_500_RefSB is missing"),
@@ -72,6 +73,13 @@ def test_empty_file(tmp_path):
     path.touch()
     out = tmp_path / "out"
     assert_refused(run_crop(path, out), path, NotHDF4, "not an HDF4 file", out)
+
+
+def test_fifo_is_refused_not_waited_on(tmp_path):
+    path = tmp_path / "MOD02HKM.A2024040.0210.061.2024040130000.hdf"
+    os.mkfifo(path)
+    out = tmp_path / "out"
+    assert_refused(run_crop(path, out), path, InputNotFound, "not a regular file", out)
 
 
 def test_missing_path(tmp_path):

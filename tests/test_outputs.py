@@ -128,6 +128,9 @@ def test_output_directory_removes_only_the_empty_folders_it_made(tmp_path):
     with outputs.output_directory(tmp_path):
         pass
     assert tmp_path.is_dir()
+    with outputs.output_directory(tmp_path / "x" / ".." / "y"):  # mkdir makes x as well
+        assert (tmp_path / "x").is_dir() and (tmp_path / "y").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
 
 
 def test_composite_stretch_is_monotonic_and_blank_where_no_data():

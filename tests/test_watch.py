@@ -21,7 +21,8 @@ from PIL import Image
 
 from runtime import grid
 from runtime.errors import NotHDF4, OutputError
-from runtime.watch import LEDGER_NAME, Ledger, Options, Watcher, hdf4_complete
+from runtime.granule import hdf4_complete
+from runtime.watch import LEDGER_NAME, Ledger, Options, Watcher
 from tests import fake_granules
 from tests.onnx_models import make_model
 from training import granule_writer
