@@ -21,7 +21,7 @@ def setup(tmp_path_factory):
     dataset = load_dataset(dataset_dir)
     training, validation = split(dataset, 0, 0.15)
     torch.manual_seed(0)
-    model = build_model("m20.1", *band_statistics(dataset.crops, training)).eval()
+    model = build_model("m20.1", *band_statistics(dataset, training)).eval()
     names = dataset.names
     config = {"split": {"training": [names[i] for i in training],
                         "validation": [names[i] for i in validation]}}

@@ -1,4 +1,6 @@
 import csv
+import json
+import logging
 import shutil
 
 import numpy as np
@@ -84,7 +86,7 @@ def test_run_writes_checkpoints_csv_and_curve(runs, dataset_dir):
     dataset = load_dataset(dataset_dir)
     training, validation = split(dataset, 0, 0.15)
     assert best["train_config"]["split"]["validation"] == [dataset.names[i] for i in validation]
-    mean, std = band_statistics(dataset.crops, training)
+    mean, std = band_statistics(dataset, training)
     assert best["preprocessing"]["mean"] == pytest.approx(mean, rel=1e-6)
     assert best["preprocessing"]["std"] == pytest.approx(std, rel=1e-6)
     model = build_model("m20.1", mean, std)
@@ -126,7 +128,71 @@ def test_resume_refuses_another_architecture(runs, dataset_dir):
     result = CliRunner().invoke(app, ["train", str(dataset_dir), "--model", "m21.1", "-o",
                                       str(base / "straight"), "--resume", "--no-progress"])
     assert result.exit_code == 14
-    assert "last.ckpt" in result.output and "m21.1" in result.output
+    assert "last.ckpt" in result.output
+    assert "the run is m20.1, not m21.1: resume it with --model m20.1" in result.output
+
+
+def resume(dataset_dir, run, *extra):
+    return CliRunner().invoke(app, ["train", str(dataset_dir), "--model", "m20.1", "-o",
+                                    str(run), "--resume", "--no-progress", *extra])
+
+
+def test_resume_with_no_epoch_left_is_refused(runs, dataset_dir):
+    before = (runs[0] / "straight" / "metrics.csv").read_text()
+    result = resume(dataset_dir, runs[0] / "straight", "--epochs", "2")
+    assert result.exit_code == 14
+    assert "the run has done 2 epochs: give --epochs above 2 to go on" in result.output
+    assert (runs[0] / "straight" / "metrics.csv").read_text() == before
+
+
+def test_resume_on_another_dataset_is_refused(runs, dataset_dir, tmp_path):
+    """The same split seed on other scenes would put validation scenes into training."""
+    other = make_tiny_dataset(tmp_path / "other", seed=3)
+    names = sorted((other / "crops").glob("*.npy"))
+    for path in names[:2]:
+        for folder in ("crops", "labels", "obscured"):
+            (other / folder / path.name).unlink()
+    document = json.loads((other / "dataset.json").read_text())
+    document["scenes"] = [s for s in document["scenes"]
+                          if f"{s['name']}.npy" not in {p.name for p in names[:2]}]
+    (other / "dataset.json").write_text(json.dumps(document))
+    run = shutil.copytree(runs[0] / "straight", tmp_path / "run")
+    result = resume(other, run, "--epochs", "3")
+    assert result.exit_code == 16
+    assert "not the resumed run's scenes (its split differs)" in result.output
+
+
+def test_resume_names_the_options_it_ignores(runs, dataset_dir, tmp_path, caplog):
+    run = shutil.copytree(runs[0] / "straight", tmp_path / "run")
+    with caplog.at_level(logging.WARNING):
+        result = resume(dataset_dir, run, "--epochs", "3", "--batch-size", "4")
+    assert result.exit_code == 0, result.output
+    assert "--resume keeps the run's batch_size (2): 4 ignored" in caplog.text
+
+
+def test_a_training_split_without_ice_is_refused(dataset_dir, tmp_path):
+    data = shutil.copytree(dataset_dir, tmp_path / "data")
+    for path in (data / "labels").glob("*.npy"):
+        np.save(path, np.zeros(grid.SHAPE, np.uint8))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(data), "-o", str(run), "--epochs", "1"])
+    assert result.exit_code == 16
+    assert "the training scenes hold no ice cell: nothing to learn" in result.output
+    assert not run.exists()
+
+
+def test_a_band_without_data_names_the_dataset_and_makes_no_folder(dataset_dir, tmp_path):
+    data = shutil.copytree(dataset_dir, tmp_path / "data")
+    for path in (data / "crops").glob("*.npy"):
+        crop = np.load(path)
+        crop[2] = np.nan
+        np.save(path, crop)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["train", str(data), "-o", str(run), "--epochs", "1"])
+    assert result.exit_code == 16
+    assert result.output.strip() == (f"train-ssegm train: error: {data}: band 3 has no data in "
+                                     "the training scenes")
+    assert not run.exists()
 
 
 def test_missing_dataset_is_a_one_line_error_and_makes_no_run_folder(tmp_path):

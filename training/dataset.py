@@ -24,10 +24,12 @@ import torch
 
 from runtime import grid
 from runtime.errors import DatasetError
+from runtime.granule import start_time
 
 log = logging.getLogger(__name__)
 
 FORMAT = "bay-ice-dataset"
+VERSION = 1
 CROP_SHAPE = (len(grid.BANDS), grid.ROWS, grid.COLS)
 REGIME_KEYS = ("ice_regime", "cloud_regime", "sun", "platform")
 _GRANULE_NAME = re.compile(r"^(MOD|MYD)02HKM\.A(\d{4})(\d{3})\.(\d{2})(\d{2})\.\d{3}")
@@ -79,23 +81,57 @@ def read_scenes(root: Path) -> tuple[list[dict], str]:
             raise DatasetError(f"unreadable dataset.json ({error})", document_path) from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise DatasetError(f"not a {FORMAT} document", document_path)
+        if document.get("version") != VERSION:
+            raise DatasetError(f"version {document.get('version')!r}, this code reads {VERSION}",
+                               document_path)
         if not grid.matches(document.get("grid", {})):
             raise DatasetError("dataset made for another grid", document_path)
         if list(document.get("bands", [])) != list(grid.BANDS):
             raise DatasetError(f"bands {document.get('bands')}, expected {list(grid.BANDS)}",
                                document_path)
-        scenes = [scene_from_name(s["name"]) | s for s in document.get("scenes", [])]
+        scenes = [scene_from_name(s["name"]) | s
+                  for s in _checked_records(document.get("scenes"), document_path)]
         return scenes, str(document.get("source", "unspecified data"))
     crops = {p.stem for p in (root / "crops").glob("*.npy")}
     labels = {p.stem for p in (root / "labels").glob("*.npy")}
+    for folder, alone in (("crops", crops - labels), ("labels", labels - crops)):
+        if alone:
+            other = "labels" if folder == "crops" else "crops"
+            log.warning("%s: %d of %s/ have no match in %s/ and are left out, e.g. %s",
+                        root, len(alone), folder, other, min(alone))
     return [scene_from_name(name) for name in sorted(crops & labels)], "user data"
+
+
+def _checked_records(entries: object, document_path: Path) -> list[dict]:
+    """dataset.json's scene records: each an object with a unique name and, if it has one, an
+    ISO 8601 start time (a scene listed twice could land in both training and validation)."""
+    if not isinstance(entries, list) or not entries:
+        raise DatasetError("dataset.json lists no scenes ('scenes' must be a non-empty list)",
+                           document_path)
+    seen: set[str] = set()
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            raise DatasetError(f"scene {number} is not an object with a name", document_path)
+        name = entry["name"]
+        if name in seen:
+            raise DatasetError(f"scene {name} is listed twice", document_path)
+        seen.add(name)
+        try:
+            start_time(entry)
+        except (AttributeError, TypeError, ValueError):
+            raise DatasetError(f"scene {name}: start_time {entry.get('start_time')!r} is not an "
+                               "ISO 8601 time", document_path) from None
+    return entries
 
 
 def _load_array(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"unreadable array ({error})", path) from None
+    except FileNotFoundError:
+        raise DatasetError("listed in dataset.json but missing", path) from None
+    except (OSError, ValueError, EOFError):  # numpy's own text advises allow_pickle: no help
+        raise DatasetError("empty or not a .npy array file (numpy format, no pickled "
+                           "objects)", path) from None
     if array.shape != shape or array.dtype != dtype:
         raise DatasetError(f"{array.dtype} {array.shape}, expected {np.dtype(dtype)} {shape}", path)
     return array
@@ -124,8 +160,12 @@ def load_dataset(root: Path, limit: int | None = None) -> Dataset:
     has_obscured = (root / "obscured").is_dir()
     for i, scene in enumerate(scenes):
         name = scene["name"]
-        crops[i] = torch.from_numpy(_load_array(root / "crops" / f"{name}.npy", CROP_SHAPE,
-                                                np.dtype(np.float32)))
+        crop_path = root / "crops" / f"{name}.npy"
+        crop = _load_array(crop_path, CROP_SHAPE, np.dtype(np.float32))
+        if np.isinf(crop).any():
+            raise DatasetError("infinite values in the crop (NaN is the mark of no data)",
+                               crop_path)
+        crops[i] = torch.from_numpy(crop)
         labels[i] = torch.from_numpy(_load_mask(root / "labels" / f"{name}.npy", "ice"))
         obscured_path = root / "obscured" / f"{name}.npy"
         if obscured_path.exists():
@@ -138,8 +178,8 @@ def split(dataset: Dataset, seed: int, validation_fraction: float) -> tuple[list
     """Seeded stratified split into (training, validation) scene indices, each sorted.
 
     Strata: certain-no-ice scenes, labelled scenes with ice, labelled scenes without; each
-    stratum gives round(fraction * size) scenes (at least one if it has two) to validation,
-    so ice and ice-free scenes are in both parts.
+    stratum gives round(fraction * size) scenes to validation, at least one if it has two and
+    none if it has one, so ice and ice-free scenes are in both parts where there are two.
     """
     strata: dict[tuple[bool, bool], list[int]] = {}
     for i, scene in enumerate(dataset.scenes):
@@ -149,25 +189,23 @@ def split(dataset: Dataset, seed: int, validation_fraction: float) -> tuple[list
     validation: list[int] = []
     for key in sorted(strata):
         members = strata[key]
-        n_val = round(validation_fraction * len(members))
-        if len(members) >= 2:
-            n_val = min(max(n_val, 1), len(members) - 1)
+        # at least one scene to each part; a stratum of one scene trains
+        n_val = min(max(round(validation_fraction * len(members)), 1), len(members) - 1)
         validation += [members[j] for j in rng.permutation(len(members))[:n_val]]
     training = sorted(set(range(len(dataset))) - set(validation))
     return training, sorted(validation)
 
 
-def band_statistics(
-    crops: torch.Tensor, indices: list[int]
-) -> tuple[list[float], list[float]]:
+def band_statistics(dataset: Dataset, indices: list[int]) -> tuple[list[float], list[float]]:
     """Per-band mean and standard deviation over the cells with data (land and water) of the
     scenes `indices` (the training split: validation data must not leak into the model)."""
     means, stds = [], []
-    for band in range(crops.shape[1]):
-        values = crops[indices, band]
+    for band in range(dataset.crops.shape[1]):
+        values = dataset.crops[indices, band]
         values = values[~torch.isnan(values)].double()
         if values.numel() == 0:
-            raise DatasetError(f"band {grid.BANDS[band]} has no data in the training scenes")
+            raise DatasetError(f"band {grid.BANDS[band]} has no data in the training scenes",
+                               dataset.root)
         means.append(float(values.mean()))
         stds.append(max(float(values.std()), 1e-6))
     return means, stds

@@ -320,9 +320,33 @@ def check_run_folder(out_dir: Path, resume: bool) -> None:
 def _resume_state(out_dir: Path, config: TrainConfig) -> dict:
     path = out_dir / "last.ckpt"
     checkpoint = load_checkpoint(path)
-    if checkpoint["architecture"] != config.architecture or "resume" not in checkpoint:
-        raise CheckpointError(f"not a resumable {config.architecture} run", path)
+    if "resume" not in checkpoint:
+        raise CheckpointError("not a resumable run (no optimiser state)", path)
+    if checkpoint["architecture"] != config.architecture:
+        raise CheckpointError(f"the run is {checkpoint['architecture']}, not "
+                              f"{config.architecture}: resume it with --model "
+                              f"{checkpoint['architecture']}", path)
+    done = len(checkpoint["resume"]["history"])
+    if config.epochs <= done:
+        raise CheckpointError(f"the run has done {done} epochs: give --epochs above {done} to "
+                              "go on", path)
     return checkpoint
+
+
+def _resumed_config(previous: dict, asked: TrainConfig,
+                    resume_learning_rate: float | None) -> TrainConfig:
+    """The run's own configuration, with the new epoch count and learning rate; other options
+    asked for (not left at their defaults) that differ from the run's are named and ignored."""
+    kept = previous["train_config"]["config"] | {"epochs": asked.epochs}
+    if resume_learning_rate is not None:
+        kept["learning_rate"] = resume_learning_rate
+    defaults = TrainConfig()
+    for name, value in asdict(asked).items():
+        if name not in ("epochs", "learning_rate") and value != kept.get(name) \
+                and value != getattr(defaults, name):
+            log.warning("--resume keeps the run's %s (%s): %s ignored", name, kept.get(name),
+                        value)
+    return TrainConfig(**kept)
 
 
 @dataclass
@@ -379,6 +403,27 @@ def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: P
     plot_curve(run.history, architecture, data, out_dir / "curve.png")
 
 
+def _check_split(dataset: Dataset, train_idx: list[int], val_idx: list[int],
+                 previous: dict | None) -> None:
+    """Refuse a split that cannot train (no ice to learn) or that is not the resumed run's (the
+    same split seed on another dataset would mix validation scenes into training)."""
+    if not train_idx or not val_idx:
+        raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
+                           "part (a split needs two scenes of one kind)", dataset.root)
+    if not any(dataset.labels[i].any() for i in train_idx):
+        raise DatasetError("the training scenes hold no ice cell: nothing to learn",
+                           dataset.root)
+    if not any(dataset.labels[i].any() for i in val_idx):
+        log.warning("%s: the validation scenes hold no ice cell: IoU is undefined and the best "
+                    "epoch cannot be chosen by it", dataset.root)
+    split_then = (previous or {}).get("train_config", {}).get("split")
+    split_now = {"training": [dataset.names[i] for i in train_idx],
+                 "validation": [dataset.names[i] for i in val_idx]}
+    if split_then is not None and any(split_then[k] != v for k, v in split_now.items()):
+        raise DatasetError("not the resumed run's scenes (its split differs): resume on the "
+                           f"run's dataset, {previous['train_config']['dataset']}", dataset.root)
+
+
 def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
           device: str | None = None, show_progress: bool = True,
           mixed_precision: bool | None = None,
@@ -394,10 +439,7 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     check_run_folder(out_dir, resume)
     previous = _resume_state(out_dir, config) if resume else None
     if previous is not None:
-        kept = previous["train_config"]["config"] | {"epochs": config.epochs}
-        if resume_learning_rate is not None:
-            kept["learning_rate"] = resume_learning_rate
-        config = TrainConfig(**kept)
+        config = _resumed_config(previous, config, resume_learning_rate)
     torch.manual_seed(config.seed)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
@@ -405,15 +447,13 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     dataset = load_dataset(dataset_path, config.limit)
     masks = cell_masks(dataset)
     train_idx, val_idx = split(dataset, config.seed, config.validation_fraction)
-    if not train_idx or not val_idx:
-        raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
-                           "part (a split needs two scenes of one kind)", dataset_path)
+    _check_split(dataset, train_idx, val_idx, previous)
+    mean, std = band_statistics(dataset, train_idx)
     try:  # only now, so that a dataset error leaves no empty run folder behind
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"cannot create the run folder ({error.strerror})", out_dir) from None
-    run = _start_run(config, *band_statistics(dataset.crops, train_idx), dev, autocast_dtype,
-                     previous)
+    run = _start_run(config, mean, std, dev, autocast_dtype, previous)
     train_config = {
         "config": asdict(config),
         "dataset": str(dataset_path),

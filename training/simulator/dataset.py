@@ -28,6 +28,7 @@ from runtime import grid
 from runtime.cli.crop import write_crop
 from runtime.errors import OutputError
 from runtime.outputs import write_bytes_atomic
+from training.dataset import FORMAT, VERSION
 from training.simulator.clouds import TAU_OPAQUE
 from training.simulator.granule import simulate
 from training.simulator.raster import fine_raster
@@ -36,8 +37,6 @@ from training.simulator.truth import CLASSES, MIXED
 
 log = logging.getLogger(__name__)
 
-FORMAT = "bay-ice-dataset"
-VERSION = 1
 MASK_FOLDERS = ("labels", "obscured", "classes")
 LABEL_SEMANTICS = (
     "1 = ice: sea ice covers at least half of the sea inside the cell (land-mask water cells "
