@@ -1,4 +1,5 @@
 import csv
+import shutil
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from training.dataset import band_statistics, load_dataset, split
 from training.evaluate import FOREST, NDSI, verdicts
 from training.models import build_model
 
-from .tiny_dataset import make_tiny_dataset
+from .tiny_dataset import NAMES, make_tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +91,44 @@ def test_evaluate_refuses_other_files(setup, tmp_path):
     corrupt.write_bytes(b"not a checkpoint")
     result = CliRunner().invoke(app, ["evaluate", str(corrupt), str(dataset_dir)])
     assert result.exit_code == 14 and "model.ckpt" in result.output
+
+
+def test_evaluate_checks_an_onnx_model_as_the_runtime_does(setup, tmp_path):
+    """A model the station would refuse (another grid) is refused here too, before any work."""
+    from tests.onnx_models import make_model, metadata
+
+    _, dataset_dir, _ = setup
+    path = make_model(tmp_path / "other-grid.onnx", metadata(grid={"west": 100.0}))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(app, ["evaluate", str(path), str(dataset_dir), "-o", str(out)])
+    assert result.exit_code == 11 and "grid" in result.output, result.output
+    assert not out.exists()
+
+
+def test_evaluate_with_no_validation_scene_or_a_file_for_output(setup, tmp_path):
+    """Two scenes, one with ice and one without: each trains, none is left to validate."""
+    from tests.onnx_models import make_model
+
+    base, dataset_dir, _ = setup
+    two = tmp_path / "two"
+    for folder in ("crops", "labels"):
+        (two / folder).mkdir(parents=True)
+        for name in (NAMES[0], NAMES[-1]):
+            shutil.copy(dataset_dir / folder / f"{name}.npy", two / folder)
+    model = make_model(tmp_path / "rule.onnx")
+    result = CliRunner().invoke(app, ["evaluate", str(model), str(two), "-o",
+                                      str(tmp_path / "eval")])
+    assert result.exit_code == 16, result.output
+    assert result.output.strip() == (f"train-ssegm evaluate: error: {two}: 2 scenes are too few "
+                                     "for a training part (the forest's) and a validation part")
+    assert not (tmp_path / "eval").exists()
+    blocker = tmp_path / "afile"
+    blocker.write_text("in the way")
+    result = CliRunner().invoke(app, ["evaluate", str(base / "model.ckpt"), str(dataset_dir),
+                                      "-o", str(blocker)])
+    assert result.exit_code == 12
+    assert "the output path is a file, not a directory" in result.output
+    assert "| group |" not in result.output  # refused before the work, not after
 
 
 def _row(group, method, iou, accuracy, recall=0.5):

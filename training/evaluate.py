@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -32,6 +31,7 @@ import torch
 from runtime import grid, landmask
 from runtime.errors import DatasetError, ModelError, OutputError
 from runtime.granule import start_time
+from runtime.inference import Model
 from runtime.outputs import write_bytes_atomic
 from runtime.solar import cos_solar_zenith
 from training.architectures import DISPLAY_NAMES
@@ -76,20 +76,13 @@ def _checkpoint_predictor(path: Path) -> Predictor:
 
 
 def _onnx_predictor(path: Path) -> Predictor:
-    import onnxruntime
-
-    try:
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        metadata = json.loads(session.get_modelmeta().custom_metadata_map["bay_ice"])
-    except Exception as error:  # onnxruntime raises its own untyped errors
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ModelError(f"not a bay-ice ONNX model ({reason})", path) from None
+    """The model as the station runs it: the runtime's checks, preprocessing and session."""
+    model = Model(path, device="cpu")
 
     def predict(crops: np.ndarray) -> np.ndarray:
-        return session.run(["probability"], {"reflectance": crops})[0][:, 0]
+        return np.stack([model.probability(crop) for crop in crops])
 
-    return Predictor(str(metadata.get("name", path.stem)), float(metadata.get("threshold", 0.5)),
-                     predict, None)
+    return Predictor(model.metadata.name, model.metadata.threshold, predict, None)
 
 
 def load_predictor(path: Path) -> Predictor:
@@ -193,6 +186,9 @@ def evaluate(model_path: Path, dataset_path: Path, seed: int = 0,
     predictor = load_predictor(model_path)
     dataset = load_dataset(dataset_path)
     training, validation = validation_indices(dataset, predictor, seed, validation_fraction)
+    if not validation or not training:
+        raise DatasetError(f"{len(dataset)} scenes are too few for a training part (the "
+                           "forest's) and a validation part", dataset_path)
     log.info("%s: %d validation scenes; fitting the forest on %d training scenes",
              predictor.name, len(validation), len(training))
     forest = _fit_forest(dataset, training, landmask.water_mask(), seed)

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from runtime.cli.common import reports_errors, setup_logging
+from runtime.outputs import output_directory
 
 TOOL = "train-ssegm evaluate"
 
@@ -38,8 +39,9 @@ def evaluate(
     from training import evaluate as evaluation  # torch: only when the command runs
 
     setup_logging(verbose)
-    rows = evaluation.evaluate(model, dataset, seed, validation_fraction)
-    typer.echo(evaluation.format_markdown(rows))
-    typer.echo(evaluation.format_verdicts(rows), nl=False)
-    csv_path, md_path = evaluation.write_tables(rows, output)
+    with output_directory(output):  # checked before the work; left out if nothing is written
+        rows = evaluation.evaluate(model, dataset, seed, validation_fraction)
+        typer.echo(evaluation.format_markdown(rows))
+        typer.echo(evaluation.format_verdicts(rows), nl=False)
+        csv_path, md_path = evaluation.write_tables(rows, output)
     typer.echo(f"written: {csv_path}, {md_path}")
