@@ -18,13 +18,16 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from runtime import grid
 from runtime.errors import DatasetError
 from runtime.granule import start_time
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -124,22 +127,25 @@ def _checked_records(entries: object, document_path: Path) -> list[dict]:
     return entries
 
 
-def _load_array(path: Path, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def load_array(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A .npy array of this shape and dtype, or a one-line DatasetError naming the file."""
+    if not path.is_file():
+        raise DatasetError("no such file", path)
     try:
-        array = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise DatasetError("listed in dataset.json but missing", path) from None
-    except (OSError, ValueError, EOFError):  # numpy's own text advises allow_pickle: no help
-        raise DatasetError("empty or not a .npy array file (numpy format, no pickled "
-                           "objects)", path) from None
+        with path.open("rb") as file:
+            array = np.load(file, allow_pickle=False)
+    except (OSError, EOFError, ValueError):  # numpy's own text advises allow_pickle: no help
+        array = None
+    if not isinstance(array, np.ndarray):  # empty, text, pickled, truncated, an .npz archive
+        raise DatasetError("empty or unreadable array (not a complete .npy file)", path)
     if array.shape != shape or array.dtype != dtype:
         raise DatasetError(f"{array.dtype} {array.shape}, expected {np.dtype(dtype)} {shape}", path)
     return array
 
 
-def _load_mask(path: Path, meaning: str) -> np.ndarray:
+def load_mask(path: Path, meaning: str) -> np.ndarray:
     """A uint8 grid mask holding only 0 and 1 (a 0/255 mask, say, is refused, not guessed at)."""
-    mask = _load_array(path, grid.SHAPE, np.dtype(np.uint8))
+    mask = load_array(path, grid.SHAPE, np.uint8)
     values = np.unique(mask)
     if not np.isin(values, (0, 1)).all():
         shown = ", ".join(str(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")
@@ -149,6 +155,8 @@ def _load_mask(path: Path, meaning: str) -> np.ndarray:
 
 def load_dataset(root: Path, limit: int | None = None) -> Dataset:
     """Load every scene (or the first `limit`) of the folder at `root` into memory."""
+    import torch  # here, not at import: the command line starts without it
+
     scenes, source = read_scenes(root)
     scenes = scenes[:limit] if limit else scenes
     if not scenes:
@@ -161,15 +169,15 @@ def load_dataset(root: Path, limit: int | None = None) -> Dataset:
     for i, scene in enumerate(scenes):
         name = scene["name"]
         crop_path = root / "crops" / f"{name}.npy"
-        crop = _load_array(crop_path, CROP_SHAPE, np.dtype(np.float32))
+        crop = load_array(crop_path, CROP_SHAPE, np.float32)
         if np.isinf(crop).any():
             raise DatasetError("infinite values in the crop (NaN is the mark of no data)",
                                crop_path)
         crops[i] = torch.from_numpy(crop)
-        labels[i] = torch.from_numpy(_load_mask(root / "labels" / f"{name}.npy", "ice"))
+        labels[i] = torch.from_numpy(load_mask(root / "labels" / f"{name}.npy", "ice"))
         obscured_path = root / "obscured" / f"{name}.npy"
         if obscured_path.exists():
-            obscured[i] = torch.from_numpy(_load_mask(obscured_path, "obscured"))
+            obscured[i] = torch.from_numpy(load_mask(obscured_path, "obscured"))
     log.info("loaded %d scenes from %s", n, root)
     return Dataset(root, scenes, crops, labels, obscured, has_obscured, source)
 
@@ -199,6 +207,8 @@ def split(dataset: Dataset, seed: int, validation_fraction: float) -> tuple[list
 def band_statistics(dataset: Dataset, indices: list[int]) -> tuple[list[float], list[float]]:
     """Per-band mean and standard deviation over the cells with data (land and water) of the
     scenes `indices` (the training split: validation data must not leak into the model)."""
+    import torch
+
     means, stds = [], []
     for band in range(dataset.crops.shape[1]):
         values = dataset.crops[indices, band]

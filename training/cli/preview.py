@@ -1,4 +1,4 @@
-"""`train-ssegm preview CROP.npy [--label LABEL.npy] -o PNG`: look at a crop and its mask.
+"""`train-ssegm preview CROP.npy [--label LABEL.npy] -o IMAGE`: look at a crop and its mask.
 
 Three panels side by side, like the talk's figures: the colour composite (bands 1-4-3 as RGB),
 the false colour that separates ice from cloud (bands 7-2-1, band 7 enhanced: ice and snow
@@ -28,6 +28,7 @@ from runtime.granule import start_time
 from runtime.landmask import water_mask
 from runtime.outputs import write_bytes_atomic
 from runtime.solar import cos_solar_zenith
+from training.dataset import CROP_SHAPE, load_array, load_mask
 
 TOOL = "train-ssegm preview"
 TRUE_COLOUR = (1, 4, 3)
@@ -42,19 +43,16 @@ OBSCURED_RGB = np.array([128, 128, 128], dtype=np.float32)
 COAST_RGB = np.array([255, 220, 0], dtype=np.uint8)
 NO_DATA_RGB = np.array([40, 0, 0], dtype=np.float32)
 GAP = 6
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 
 
-def load_array(path: Path, shape: tuple[int, ...], what: str) -> np.ndarray:
-    """A .npy file of the expected shape, or an error naming the file."""
+def given_file(path: Path, what: str) -> Path:
+    """A file named on the command line: a folder or a missing name is an input error."""
+    if path.is_dir():
+        raise InputNotFound(f"is a folder, not a {what} .npy file", path)
     if not path.is_file():
         raise InputNotFound(f"no such {what} file", path)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"not a readable .npy {what} ({error})", path) from None
-    if array.shape != shape:
-        raise DatasetError(f"{what} has shape {array.shape}, expected {shape}", path)
-    return array
+    return path
 
 
 def crop_time(crop_path: Path) -> datetime | None:
@@ -62,7 +60,17 @@ def crop_time(crop_path: Path) -> datetime | None:
     sidecar = crop_path.with_suffix(".json")
     if not sidecar.is_file():
         return None
-    return start_time(json.loads(sidecar.read_text()))
+    try:
+        record = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"unreadable crop sidecar ({error})", sidecar) from None
+    if not isinstance(record, dict):
+        raise DatasetError("crop sidecar is not a JSON object", sidecar)
+    try:
+        return start_time(record)
+    except (AttributeError, TypeError, ValueError):
+        raise DatasetError(f"bad start_time {record['start_time']!r} in the crop sidecar",
+                           sidecar) from None
 
 
 def display_reflectance(reflectance: np.ndarray, time: datetime | None) -> np.ndarray:
@@ -139,21 +147,35 @@ def _dataset_mask(crop_path: Path, folder: str) -> Path | None:
     return candidate if candidate.is_file() else None
 
 
-def save_png(image: Image.Image, path: Path) -> None:
-    """Write a PNG atomically (`runtime.outputs.write_bytes_atomic`), making its folder."""
+def image_format(path: Path) -> str:
+    """The Pillow format the output's suffix names: PNG or JPEG; other names are refused."""
+    try:
+        return IMAGE_FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise OutputError("the output name must end in .png or .jpg", path) from None
+
+
+def save_image(image: Image.Image, path: Path, pillow_format: str) -> None:
+    """Write the image atomically (`runtime.outputs.write_bytes_atomic`), making its folder."""
+    through = next((p for p in (path.parent, *path.parent.parents)
+                    if p.exists() and not p.is_dir()), None)
+    if through is not None:
+        raise OutputError(f"the path goes through a file ({through}), not a folder", path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise OutputError(f"cannot create the folder ({error.strerror})", path.parent) from None
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
+    image.save(buffer, format=pillow_format, **({"quality": 95} if pillow_format == "JPEG" else {}))
     write_bytes_atomic(path, buffer.getvalue())
 
 
 @reports_errors(TOOL)
 def preview(
     crop: Annotated[Path, typer.Argument(help="Crop .npy (7, 285, 430), e.g. DATASET/crops/X.npy")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="PNG file to write.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Image to write: .png or .jpg (.jpeg).")
+    ],
     label: Annotated[
         Path | None, typer.Option("--label", help="Label .npy (default: from the dataset).")
     ] = None,
@@ -164,10 +186,12 @@ def preview(
 ) -> None:
     """Render a crop as colour and false-colour composites with its ice mask."""
     setup_logging(verbose)
-    reflectance = load_array(crop, (len(grid.BANDS), *grid.SHAPE), "crop")
+    output_format = image_format(output)
+    reflectance = load_array(given_file(crop, "crop"), CROP_SHAPE, np.float32)
     label = label or _dataset_mask(crop, "labels")
     obscured = obscured or _dataset_mask(crop, "obscured")
-    label_mask = None if label is None else load_array(label, grid.SHAPE, "label")
-    obscured_mask = None if obscured is None else load_array(obscured, grid.SHAPE, "obscured")
+    label_mask = None if label is None else load_mask(given_file(label, "label"), "ice")
+    obscured_mask = (None if obscured is None
+                     else load_mask(given_file(obscured, "obscured"), "obscured"))
     image = panels(reflectance, label_mask, obscured_mask, crop.stem, crop_time(crop))
-    save_png(image, output)
+    save_image(image, output, output_format)

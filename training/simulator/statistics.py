@@ -9,7 +9,6 @@ value.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from runtime import grid
 from runtime.errors import DatasetError
 from runtime.granule import start_time
 from runtime.solar import cos_solar_zenith
+from training.dataset import CROP_SHAPE, load_array, read_scenes
 from training.simulator.spectra import TABLE
 from training.simulator.truth import CLASSES
 
@@ -25,16 +25,15 @@ N_BANDS = len(grid.BANDS)
 
 
 def _scenes(dataset: Path) -> list[dict]:
-    index = dataset / "dataset.json"
-    if not index.is_file():
-        raise DatasetError("no dataset.json: not a dataset folder made by `synth`", dataset)
-    try:
-        document = json.loads(index.read_text())
-    except (OSError, ValueError) as error:
-        raise DatasetError(f"unreadable dataset.json ({error})", index) from None
-    if document.get("format") != "bay-ice-dataset":
-        raise DatasetError("dataset.json is not a bay-ice-dataset", index)
-    return document["scenes"]
+    """The checked scene records of a dataset made by `synth` (it needs their times)."""
+    scenes, _ = read_scenes(dataset)
+    if not ((dataset / "dataset.json").is_file() and (dataset / "classes").is_dir()):
+        raise DatasetError("no dataset.json or classes/: not a dataset folder made by `synth`",
+                           dataset)
+    for scene in scenes:
+        if start_time(scene) is None:
+            raise DatasetError(f"scene {scene['name']} has no start_time", dataset / "dataset.json")
+    return scenes
 
 
 def class_statistics(dataset: Path) -> dict[str, dict]:
@@ -48,11 +47,8 @@ def class_statistics(dataset: Path) -> dict[str, dict]:
     counts = np.zeros(len(CLASSES), dtype=np.int64)
     for scene in _scenes(dataset):
         name = scene["name"]
-        classes_path = dataset / "classes" / f"{name}.npy"
-        if not classes_path.is_file():
-            raise DatasetError("no class map: stats needs a dataset made by `synth`", classes_path)
-        classes = np.load(classes_path)
-        crop = np.load(dataset / "crops" / f"{name}.npy")
+        classes = load_array(dataset / "classes" / f"{name}.npy", grid.SHAPE, np.uint8)
+        crop = load_array(dataset / "crops" / f"{name}.npy", CROP_SHAPE, np.float32)
         rho = crop / cos_solar_zenith(start_time(scene), lon, lat).astype(np.float32)
         for code in CLASSES:
             cells = (classes == code) & np.isfinite(rho).all(axis=0)
