@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from datetime import datetime, timezone
 
 import numpy as np
@@ -199,6 +200,22 @@ def test_commands_refuse_bad_folders(tmp_path, dataset):
     picture = tmp_path / "x.png"
     missing = runner.invoke(app, ["preview", str(tmp_path / "nope.npy"), "-o", str(picture)])
     assert missing.exit_code == 3 and not picture.exists()
+    nothing = runner.invoke(app, ["synth", str(tmp_path / "empty"), "--labelled", "0",
+                                  "--clear", "0"])
+    assert nothing.exit_code == 2 and not (tmp_path / "empty").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("in the way")
+    blocked = runner.invoke(app, ["synth", str(afile), "--labelled", "1", "--clear", "0"])
+    assert blocked.exit_code == 12 and "the dataset folder is a file" in blocked.output
+
+
+def test_an_unfinished_synth_build_is_not_taken_for_user_data(tmp_path, dataset):
+    """A build stopped before dataset.json (written last) lacks the ice-free strata."""
+    unfinished = shutil.copytree(dataset, tmp_path / "unfinished")
+    (unfinished / "dataset.json").unlink()
+    result = runner.invoke(app, ["train", str(unfinished), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 16
+    assert "an unfinished `train-ssegm synth` build" in result.output
 
 
 def test_ndsi_baseline_uses_literature_thresholds():

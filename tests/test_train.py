@@ -9,6 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from runtime import grid
+from training import train as train_module
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.cli import app
 from training.dataset import band_statistics, load_dataset, scene_from_name, split
@@ -168,6 +169,18 @@ def test_resume_names_the_options_it_ignores(runs, dataset_dir, tmp_path, caplog
         result = resume(dataset_dir, run, "--epochs", "3", "--batch-size", "4")
     assert result.exit_code == 0, result.output
     assert "--resume keeps the run's batch_size (2): 4 ignored" in caplog.text
+
+
+def test_a_run_stopped_in_its_first_epoch_leaves_no_folder(dataset_dir, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "run_epoch", interrupted)
+    run = tmp_path / "new" / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train(dataset_dir, run, TrainConfig("m20.1", epochs=1, batch_size=2),
+                           show_progress=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_training_split_without_ice_is_refused(dataset_dir, tmp_path):

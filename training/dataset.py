@@ -95,6 +95,9 @@ def read_scenes(root: Path) -> tuple[list[dict], str]:
         scenes = [scene_from_name(s["name"]) | s
                   for s in _checked_records(document.get("scenes"), document_path)]
         return scenes, str(document.get("source", "unspecified data"))
+    if (root / "classes").is_dir():  # what `synth` writes before its dataset.json, last
+        raise DatasetError("an unfinished `train-ssegm synth` build (classes/ but no "
+                           "dataset.json): build it again", root)
     crops = {p.stem for p in (root / "crops").glob("*.npy")}
     labels = {p.stem for p in (root / "labels").glob("*.npy")}
     for folder, alone in (("crops", crops - labels), ("labels", labels - crops)):

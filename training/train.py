@@ -48,7 +48,7 @@ from tqdm import tqdm
 
 from runtime import landmask
 from runtime.errors import CheckpointError, DatasetError, OutputError, ProviderUnavailable
-from runtime.outputs import write_bytes_atomic
+from runtime.outputs import output_directory, write_bytes_atomic
 from training.architectures import DISPLAY_NAMES
 from training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from training.dataset import Dataset, band_statistics, load_dataset, split
@@ -449,10 +449,6 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     train_idx, val_idx = split(dataset, config.seed, config.validation_fraction)
     _check_split(dataset, train_idx, val_idx, previous)
     mean, std = band_statistics(dataset, train_idx)
-    try:  # only now, so that a dataset error leaves no empty run folder behind
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the run folder ({error.strerror})", out_dir) from None
     run = _start_run(config, mean, std, dev, autocast_dtype, previous)
     train_config = {
         "config": asdict(config),
@@ -470,22 +466,25 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     log.info("%s on %s (training steps in %s): %s", config.architecture, dev,
              train_config["mixed_precision"] or "float32", data)
 
-    epochs = range(len(run.history) + 1, config.epochs + 1)
-    bar = tqdm(epochs, desc=config.architecture, unit="epoch", disable=not show_progress)
-    for epoch in bar:
-        started = time.perf_counter()
-        train_metrics = run_epoch(run.model, dataset, masks, train_idx, config, dev, epoch,
-                                  run.optimizer, run.scaler, show_progress, autocast_dtype)
-        val_metrics = run_epoch(run.model, dataset, masks, val_idx, config, dev, epoch,
-                                show_progress=show_progress)
-        row = {"epoch": epoch, "learning_rate": run.optimizer.param_groups[0]["lr"]}
-        row |= _finite({f"train_{k}": v for k, v in train_metrics.items()})
-        row |= _finite({f"val_{k}": v for k, v in val_metrics.items()})
-        row["seconds"] = round(time.perf_counter() - started, 2)
-        _record_epoch(run, row, val_metrics, out_dir, train_config, data)
-        log.info("epoch %d: train loss %.4f IoU %.4f, validation IoU %.4f (best %.4f), %.0f s",
-                 epoch, train_metrics["loss"], train_metrics["iou"], val_metrics["iou"],
-                 run.best_iou, row["seconds"])
-        bar.set_postfix(loss=f"{train_metrics['loss']:.4f}", val_iou=f"{val_metrics['iou']:.4f}",
-                        best=f"{run.best_iou:.4f}")
+    # the run folder is made only now, so that a dataset error leaves none behind, and is
+    # removed again if the run stops (Ctrl-C, say) before its first epoch is written
+    with output_directory(out_dir):
+        epochs = range(len(run.history) + 1, config.epochs + 1)
+        bar = tqdm(epochs, desc=config.architecture, unit="epoch", disable=not show_progress)
+        for epoch in bar:
+            started = time.perf_counter()
+            train_metrics = run_epoch(run.model, dataset, masks, train_idx, config, dev, epoch,
+                                      run.optimizer, run.scaler, show_progress, autocast_dtype)
+            val_metrics = run_epoch(run.model, dataset, masks, val_idx, config, dev, epoch,
+                                    show_progress=show_progress)
+            row = {"epoch": epoch, "learning_rate": run.optimizer.param_groups[0]["lr"]}
+            row |= _finite({f"train_{k}": v for k, v in train_metrics.items()})
+            row |= _finite({f"val_{k}": v for k, v in val_metrics.items()})
+            row["seconds"] = round(time.perf_counter() - started, 2)
+            _record_epoch(run, row, val_metrics, out_dir, train_config, data)
+            log.info("epoch %d: train loss %.4f IoU %.4f, validation IoU %.4f (best %.4f), %.0f s",
+                     epoch, train_metrics["loss"], train_metrics["iou"], val_metrics["iou"],
+                     run.best_iou, row["seconds"])
+            bar.set_postfix(loss=f"{train_metrics['loss']:.4f}",
+                            val_iou=f"{val_metrics['iou']:.4f}", best=f"{run.best_iou:.4f}")
     return load_checkpoint(out_dir / "best.ckpt")["metrics"]

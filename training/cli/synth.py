@@ -39,4 +39,6 @@ def synth(
 ) -> None:
     """Make a synthetic training dataset (crops, labels, obscured masks, dataset.json)."""
     setup_logging(verbose)
+    if labelled + clear == 0:
+        raise typer.BadParameter("a dataset needs scenes: --labelled and --clear are both 0")
     build_dataset(output, labelled, clear, seed, workers=workers, progress=_progress)

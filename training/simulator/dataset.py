@@ -93,6 +93,8 @@ def dataset_document(specs: list[SceneSpec], seed: int) -> dict:
 
 
 def _prepare(out_dir: Path) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError("the dataset folder is a file", out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise OutputError("the dataset folder exists and is not empty; choose a new one", out_dir)
     try:
