@@ -122,6 +122,14 @@ def test_ledger_with_a_damaged_byte_or_in_the_way(tmp_path):
         Ledger(folder)
 
 
+def test_a_missing_incoming_folder_is_named_so(tmp_path):
+    done = subprocess.run([*WATCH, str(tmp_path / "nowhere"), "-o", str(tmp_path / "out"),
+                           "--once"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3
+    nowhere = tmp_path / "nowhere"
+    assert done.stderr.strip() == f"ice-runtime watch: error: {nowhere}: no such directory"
+
+
 def test_an_incoming_folder_that_goes_away_is_waited_for(tmp_path, staged):
     incoming = tmp_path / "incoming"
     incoming.mkdir()

@@ -68,7 +68,8 @@ def watch(
     """Segment each complete new granule arriving in INCOMING, once, until stopped."""
     setup_logging(verbose)
     if not incoming.is_dir():
-        raise InputNotFound("not a directory", incoming)
+        raise InputNotFound("not a directory" if incoming.exists() else "no such directory",
+                            incoming)
     check_threshold(threshold)
     options = Options(model=model, device=device.value, threads=threads, threshold=threshold,
                       probability=probability, interval=interval, settle=settle, stale=stale,
