@@ -2,23 +2,36 @@
 
 The model is exported (BatchNorm folded, dynamic batch, metadata attached) to a temporary file
 beside the output, checked for parity against PyTorch eager on realistic crops, and only then
-renamed to its final name: a model that fails parity is never written.
+renamed to its final name: a model that fails parity is never written. Variants and a card that
+an earlier export left beside the output for another model are removed once it is written.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import onnx
+import torch
 import typer
 from torch import nn
 
 from export import model_card, samples
-from export.onnx_export import METADATA_SOURCES, file_sha256, model_metadata, set_metadata, to_onnx
+from export.onnx_export import (
+    METADATA_SOURCES,
+    file_sha256,
+    model_metadata,
+    read_metadata,
+    set_metadata,
+    to_onnx,
+)
 from export.parity import (
     TOLERANCES,
     ParityReport,
@@ -34,10 +47,13 @@ from export.quantize import (
     seconds_per_image,
 )
 from runtime.cli.common import reports_errors, run_app, setup_logging
-from runtime.errors import CheckpointError, OutputError
+from runtime.errors import CheckpointError, ModelError, OutputError
 from runtime.inference import usable_cpus
+from runtime.outputs import output_directory
 from training.checkpoint import load_checkpoint, model_from_checkpoint
 from training.models import count_parameters
+
+log = logging.getLogger(__name__)
 
 TOOL = "export-onnx"
 
@@ -50,16 +66,49 @@ app = typer.Typer(
 )
 
 
+def _check_finite(checkpoint: dict, path: Path) -> None:
+    """CheckpointError when the weights or the normalisation hold NaN or infinite values (or a
+    standard deviation that is not positive): the export could only give NaN probabilities."""
+    bad = [name for name, tensor in checkpoint["state_dict"].items()
+           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise CheckpointError(f"weights hold NaN or infinite values ({bad[0]}{more})", path)
+    preprocessing = checkpoint["preprocessing"]
+    values = [*preprocessing["mean"], *preprocessing["std"]]
+    if not (all(math.isfinite(v) for v in values) and min(preprocessing["std"]) > 0):
+        raise CheckpointError("normalisation mean / std hold NaN, infinite or non-positive std "
+                              "values", path)
+
+
+def _validation_iou(row: object) -> float:
+    """A history row's validation IoU as training ranks it (-1 when missing or NaN)."""
+    value = row.get("val_iou") if isinstance(row, dict) else None
+    finite = isinstance(value, int | float) and math.isfinite(value)
+    return float(value) if finite else -1.0
+
+
+def _warn_if_not_best(checkpoint: dict, path: Path) -> None:
+    """One warning when the checkpoint is not its run's best-validation epoch: a last.ckpt
+    records its run's history (training/train.py), so the best epoch is known; without that
+    record the file name must do."""
+    resume = checkpoint.get("resume")
+    history = resume.get("history") if isinstance(resume, dict) else None
+    best = max(history, key=_validation_iou) if isinstance(history, list) and history else None
+    if isinstance(best, dict) and "epoch" in best:
+        if best["epoch"] != checkpoint["epoch"]:
+            log.warning("%s: epoch %s is not the best-validation epoch of its run (epoch %s, "
+                        "IoU %.4f): best.ckpt holds that one", path, checkpoint["epoch"],
+                        best["epoch"], _validation_iou(best))
+    elif path.name == "last.ckpt":
+        log.warning("%s: the last epoch of its run, not necessarily the best-validation one "
+                    "(best.ckpt)", path)
+
+
 @contextmanager
-def _temporary_beside(path: Path):
-    """A temporary name in path's folder (made if needed), removed afterwards unless the
-    file was renamed to its final name."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create the folder ({error.strerror})", path.parent) from None
-    if not os.access(path.parent, os.W_OK):
-        raise OutputError("folder is not writable", path.parent)
+def _temporary_beside(path: Path) -> Iterator[Path]:
+    """A temporary name in path's folder, removed afterwards unless the file was renamed to
+    its final name."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         yield tmp
@@ -105,6 +154,36 @@ def _write_card(output: Path, text: str) -> Path:
         tmp.write_text(text)
         os.replace(tmp, card_path)
     return card_path
+
+
+def _of_another_model(path: Path, metadata: dict, onnx_sha256: str) -> bool:
+    """Whether `path`, a variant or card name beside the output, holds a variant or card that
+    export-onnx made for another model than the one just written (False for other files)."""
+    if path.suffix == ".md":
+        described = model_card.described_sha256(path.read_text(errors="replace"))
+        return described is not None and described != onnx_sha256
+    try:
+        variant = read_metadata(path)
+    except Exception:  # not an ONNX file with our metadata (onnx and json raise many types)
+        return False
+    if not isinstance(variant, dict) or "precision" not in variant:
+        return False
+    del variant["precision"]
+    return variant != json.loads(json.dumps(metadata))
+
+
+def _remove_stale(output: Path, written: list[Path], metadata: dict) -> None:
+    """Remove the variants and card beside `output` that this export did not write and that
+    belong to another model, with one warning line each."""
+    onnx_sha256 = file_sha256(output)
+    names = [output.with_suffix(f".{precision}.onnx") for precision in PRECISIONS]
+    for path in [*names, output.with_suffix(".md")]:
+        if path in written or not path.is_file():
+            continue
+        if _of_another_model(path, metadata, onnx_sha256):
+            path.unlink()
+            kind = "card of another file" if path.suffix == ".md" else "variant of another model"
+            log.warning("%s: removed: the %s than the new %s", path, kind, output.name)
 
 
 HELP = (
@@ -155,46 +234,56 @@ def export(
     if missing:
         raise CheckpointError(f"checkpoint lacks {', '.join(missing)}", checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint)
+    _check_finite(ckpt, checkpoint)
+    _warn_if_not_best(ckpt, checkpoint)
     checkpoint_sha256 = file_sha256(checkpoint)
     metadata = model_metadata(
         ckpt, checkpoint_sha256, version or f"e{ckpt['epoch']}-{checkpoint_sha256[:12]}"
     )
-    proto = to_onnx(model)
-    set_metadata(proto, metadata)
-
     precisions = [p for p, wanted in zip(PRECISIONS, (int8, fp16), strict=True) if wanted]
-    if parity or precisions:
-        evaluation, calibration = samples.load(
-            data,
-            ckpt.get("train_config", {}).get("split"),
-            samples.IOU_CROPS if precisions else samples.PARITY_CROPS,
-            samples.CALIBRATION_CROPS if precisions else 0,
-        )
-        parity_crops = samples.parity_crops(evaluation)
-    report: ParityReport | None = None
-    variants: list[VariantResult] = []
-    with _temporary_beside(output) as tmp:
-        onnx.save(proto, str(tmp))
-        if parity:
-            report = check_parity(
-                model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"], output,
-                evaluation.source,
+    with output_directory(output.parent):  # a failed export leaves no folder it made
+        proto = to_onnx(model)
+        set_metadata(proto, metadata)
+        if parity or precisions:
+            evaluation, calibration = samples.load(
+                data,
+                ckpt.get("train_config", {}).get("split"),
+                samples.IOU_CROPS if precisions else samples.PARITY_CROPS,
+                samples.CALIBRATION_CROPS if precisions else 0,
             )
-            typer.echo(f"parity fp32: {report.summary()}")
-        for precision in precisions:
-            variants.append(
-                _try_variant(precision, tmp, output, model, metadata["threshold"], parity_crops,
-                             evaluation, calibration)
+            parity_crops = samples.parity_crops(evaluation)
+        report: ParityReport | None = None
+        variants: list[VariantResult] = []
+        with _temporary_beside(output) as tmp:
+            onnx.save(proto, str(tmp))
+            try:
+                if parity:
+                    report = check_parity(
+                        model, tmp, parity_crops, metadata["threshold"], TOLERANCES["fp32"],
+                        output, evaluation.source,
+                    )
+                    typer.echo(f"parity fp32: {report.summary()}")
+                for precision in precisions:
+                    variants.append(
+                        _try_variant(precision, tmp, output, model, metadata["threshold"],
+                                     parity_crops, evaluation, calibration)
+                    )
+                    typer.echo(variants[-1].summary())
+            except ModelError as error:  # names a temporary file: the cause is the checkpoint
+                raise CheckpointError(f"the runtime refuses the exported model "
+                                      f"({error.reason})", checkpoint) from None
+            os.replace(tmp, output)
+        typer.echo(f"wrote {output}")
+        written = [output.with_suffix(f".{v.precision}.onnx") for v in variants
+                   if v.verdict()[0]]
+        if card:
+            text = model_card.render(
+                metadata, output.name, file_sha256(output), count_parameters(model),
+                ckpt.get("train_config", {}), report, variants,
             )
-            typer.echo(variants[-1].summary())
-        os.replace(tmp, output)
-    typer.echo(f"wrote {output}")
-    if card:
-        text = model_card.render(
-            metadata, output.name, file_sha256(output), count_parameters(model),
-            ckpt.get("train_config", {}), report, variants,
-        )
-        typer.echo(f"wrote {_write_card(output, text)}")
+            written.append(_write_card(output, text))
+            typer.echo(f"wrote {written[-1]}")
+        _remove_stale(output, written, metadata)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ well it did, and how closely the ONNX file matches its PyTorch source."""
 from __future__ import annotations
 
 import json
+import re
 
 import onnx
 import onnxruntime
@@ -19,6 +20,16 @@ INPUT_NOTE = (
     "NaN = no data), float32 (N, 7, 285, 430); NaN is replaced by the band mean and the bands "
     "are standardised inside the graph"
 )
+
+#: The card's line naming the sha256 of the ONNX file it describes.
+_FILE_SHA256 = "- File sha256: `{}`"
+_FILE_SHA256_LINE = re.compile(r"^- File sha256: `([0-9a-f]{64})`$", re.MULTILINE)
+
+
+def described_sha256(text: str) -> str | None:
+    """The sha256 of the ONNX file a model card describes; None for text that is no card."""
+    found = _FILE_SHA256_LINE.search(text)
+    return found.group(1) if found else None
 
 
 def _metrics_rows(metrics: dict) -> list[str]:
@@ -87,7 +98,7 @@ def render(
         f"- Grid: `{json.dumps(metadata['grid'])}`.",
         f"- ONNX opset {OPSET}, exported with torch {torch.__version__} (dynamo exporter), "
         f"onnx {onnx.__version__}; parity checked with onnxruntime {onnxruntime.__version__}.",
-        f"- File sha256: `{onnx_sha256}`",
+        _FILE_SHA256.format(onnx_sha256),
         f"- Source checkpoint sha256: `{metadata['checkpoint_sha256']}`",
         "",
         "## Training data",

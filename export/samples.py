@@ -75,10 +75,11 @@ def simulated(count: int, seed: int = SIMULATION_SEED) -> Samples:
     )
 
 
-def _alternate(crops: Samples, evaluation: int, calibration: int) -> tuple[Samples, Samples]:
-    """Even crops for evaluation, odd ones for calibration."""
+def _alternate(crops: Samples, evaluation: int, calibration: int,
+               folder: Path | None = None) -> tuple[Samples, Samples]:
+    """Even crops for evaluation, odd ones for calibration (`folder`: where they come from)."""
     if len(crops.names) < 2:
-        raise DatasetError(f"need at least 2 labelled crops, have {len(crops.names)}")
+        raise DatasetError(f"need at least 2 labelled crops, have {len(crops.names)}", folder)
     indices = range(len(crops.names))
     return (crops.take(list(indices[0::2][:evaluation])),
             crops.take(list(indices[1::2][:calibration])))
@@ -101,12 +102,19 @@ def from_dataset(folder: Path, split: dict | None, evaluation: int,
     if chosen[0] and (chosen[1] or calibration == 0):
         log.info("crops from the checkpoint's split: %d validation, %d training",
                  len(chosen[0]), len(chosen[1]))
-        return (
+        pair = (
             crops.take(chosen[0], f"the checkpoint's validation scenes in {folder}{synthetic}"),
             crops.take(chosen[1], f"the checkpoint's training scenes in {folder}{synthetic}"),
         )
-    log.info("%s does not hold the checkpoint's scenes: alternate crops", folder)
-    return _alternate(crops, evaluation, calibration)
+    else:
+        log.info("%s does not hold the checkpoint's scenes: alternate crops", folder)
+        pair = _alternate(crops, evaluation, calibration, folder)
+    # Parity over cells without data compares only the graph's NaN fill: it proves nothing.
+    parity = pair[0].reflectance[:PARITY_CROPS]
+    if not np.isfinite(parity).all(axis=1).any():
+        raise DatasetError(f"no cell with data in the parity crops (every cell of the "
+                           f"{len(parity)} crops is NaN in some band)", folder)
+    return pair
 
 
 def load(data: Path | None, split: dict | None, evaluation: int,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import pickle
 
 import numpy as np
@@ -17,7 +18,7 @@ from export.parity import TOLERANCES, ParityReport, check_parity
 from export.quantize import VariantResult, make_variant
 from models import default_model_path
 from runtime import grid
-from runtime.errors import CheckpointError, OutputError, ParityError
+from runtime.errors import CheckpointError, DatasetError, OutputError, ParityError
 from runtime.inference import Model
 from training.models import build_model
 
@@ -190,7 +191,7 @@ def test_failed_parity_writes_nothing(checkpoints, dataset, tmp_path, monkeypatc
         return proto
 
     monkeypatch.setattr(cli, "to_onnx", perturbed)
-    out = tmp_path / "bad.onnx"
+    out = tmp_path / "new" / "sub" / "bad.onnx"  # folders made for it are removed again
     result = run(checkpoints["m20.1"], "-o", out, "--data", dataset)
     assert result.exit_code == ParityError.exit_code
     assert "disagrees with PyTorch" in result.output
@@ -251,9 +252,150 @@ def test_checkpoint_without_metrics(checkpoints, tmp_path):
 def test_unwritable_output_is_a_clear_error(checkpoints, tmp_path):
     (tmp_path / "file").write_text("")
     result = run(checkpoints["m20.1"], "-o", tmp_path / "file" / "x.onnx", "--no-parity")
-    assert result.exit_code == OutputError.exit_code and "cannot create" in result.output
+    assert result.exit_code == OutputError.exit_code and "is a file" in result.output
+    result = run(checkpoints["m20.1"], "-o", tmp_path / "file" / "sub" / "x.onnx", "--no-parity")
+    assert result.exit_code == OutputError.exit_code and "cannot write" in result.output
     result = run(checkpoints["m20.1"], "-o", tmp_path, "--no-parity")
     assert result.exit_code == OutputError.exit_code and "is a folder" in result.output
+
+
+def _tensor_to(value: float):
+    """Checkpoint edit: the first convolution weight filled with `value`."""
+    def edit(checkpoint: dict) -> None:
+        name = next(k for k, v in checkpoint["state_dict"].items() if v.dim() == 4)
+        checkpoint["state_dict"][name] = torch.full_like(checkpoint["state_dict"][name], value)
+    return edit
+
+
+def _preprocessing(key: str, value: float):
+    """Checkpoint edit: one normalisation value of the metadata set to `value`."""
+    def edit(checkpoint: dict) -> None:
+        checkpoint["preprocessing"][key] = [value, *checkpoint["preprocessing"][key][1:]]
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (_tensor_to(float("nan")), "weights hold NaN or infinite values"),
+        (_tensor_to(float("inf")), "weights hold NaN or infinite values"),
+        (_preprocessing("mean", float("nan")), "normalisation mean / std hold NaN"),
+        (_preprocessing("std", 0.0), "normalisation mean / std hold NaN"),
+    ],
+)
+def test_non_finite_checkpoint_is_refused_before_writing(edit, reason, tmp_path):
+    checkpoint = checkpoint_dict(trained_like("m20.1"), "m20.1")
+    checkpoint["state_dict"] = dict(checkpoint["state_dict"])  # the shared model stays intact
+    checkpoint["preprocessing"] = dict(checkpoint["preprocessing"])
+    edit(checkpoint)
+    path = tmp_path / "nan.ckpt"
+    torch.save(checkpoint, path)
+    result = run(path, "-o", tmp_path / "new" / "x.onnx")
+    assert result.exit_code == CheckpointError.exit_code, result.output
+    assert f"{path}: {reason}" in result.output and len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.ckpt"]
+
+
+def test_model_the_runtime_refuses_names_the_checkpoint(tmp_path):
+    # Finite but huge weights overflow to inf - inf = NaN inside the network.
+    checkpoint = checkpoint_dict(trained_like("m20.1"), "m20.1")
+    checkpoint["state_dict"] = {k: v * 1e30 if v.dim() == 4 else v
+                                for k, v in checkpoint["state_dict"].items()}
+    path = tmp_path / "huge.ckpt"
+    torch.save(checkpoint, path)
+    result = run(path, "-o", tmp_path / "x.onnx")
+    assert result.exit_code == CheckpointError.exit_code, result.output
+    assert f"{path}: the runtime refuses the exported model" in result.output
+    assert ".tmp" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["huge.ckpt"]
+
+
+def _dataset_of(folder, crops: list[np.ndarray]):
+    (folder / "crops").mkdir(parents=True)
+    (folder / "labels").mkdir()
+    for i, crop in enumerate(crops):
+        name = f"MOD02HKM.A2023{23 + i:03d}.0230.061"
+        np.save(folder / "crops" / f"{name}.npy", crop)
+        np.save(folder / "labels" / f"{name}.npy", scene(i)[1])
+    return folder
+
+
+def test_parity_crops_without_data_are_refused(checkpoints, tmp_path):
+    empty = np.full((7, *grid.SHAPE), np.nan, np.float32)
+    data = _dataset_of(tmp_path / "empty", [empty] * 3)
+    out = tmp_path / "x.onnx"
+    result = run(checkpoints["m20.1"], "-o", out, "--data", data)
+    assert result.exit_code == DatasetError.exit_code, result.output
+    assert f"{data}: no cell with data in the parity crops" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_too_few_crops_names_the_data_folder(checkpoints, tmp_path):
+    data = _dataset_of(tmp_path / "one", [scene(0)[0]])
+    result = run(checkpoints["m20.1"], "-o", tmp_path / "x.onnx", "--data", data)
+    assert result.exit_code == DatasetError.exit_code
+    assert f"{data}: need at least 2 labelled crops, have 1" in result.output
+
+
+def _fake_variant(fp32, precision: str):
+    """A file as a kept `precision` variant of the model in `fp32` would be (its metadata)."""
+    proto = onnx.load(str(fp32))
+    onnx_export.set_metadata(proto, onnx_export.read_metadata(fp32) | {"precision": precision})
+    path = fp32.with_suffix(f".{precision}.onnx")
+    onnx.save(proto, str(path))
+    return path
+
+
+def test_reexport_removes_what_belonged_to_the_replaced_model(checkpoints, tmp_path, caplog):
+    out = tmp_path / "s.onnx"
+    assert run(checkpoints["m20.1"], "-o", out, "--no-parity", "--card").exit_code == 0
+    int8, card = _fake_variant(out, "int8"), out.with_suffix(".md")
+    foreign = out.with_suffix(".fp16.onnx")
+    foreign.write_bytes(b"not written by export-onnx")
+    # The same checkpoint again: its variant still fits the new file, and so does the card
+    # (rewritten: two exports of one checkpoint need not give the same bytes).
+    assert run(checkpoints["m20.1"], "-o", out, "--no-parity", "--card").exit_code == 0
+    assert int8.is_file() and card.is_file()
+    meta = onnx_export.read_metadata(out)
+    assert not cli._of_another_model(card, meta, onnx_export.file_sha256(out))
+    assert cli._of_another_model(card, meta, "0" * 64)
+    caplog.clear()
+    result = run(checkpoints["m21.1"], "-o", out, "--no-parity")
+    assert result.exit_code == 0, result.output
+    assert not int8.exists() and not card.exists() and foreign.is_file() and out.is_file()
+    warnings = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert warnings == [f"{int8}: removed: the variant of another model than the new s.onnx",
+                        f"{card}: removed: the card of another file than the new s.onnx"]
+
+
+def _history(*ious: float | None) -> dict:
+    return {"history": [{"epoch": i + 1, "val_iou": v} for i, v in enumerate(ious)],
+            "best_iou": max(v for v in ious if v is not None)}
+
+
+@pytest.mark.parametrize(
+    ("name", "resume", "warning"),
+    [
+        ("last.ckpt", None, "last.ckpt: the last epoch of its run, not necessarily the best"),
+        ("x.ckpt", _history(0.4, 0.6, 0.5),
+         "x.ckpt: epoch 3 is not the best-validation epoch of its run (epoch 2, IoU 0.6000)"),
+        ("last.ckpt", _history(None, 0.4, 0.6), None),  # its last epoch is its best
+        ("best.ckpt", None, None),
+    ],
+)
+def test_warns_when_not_the_best_epoch(name, resume, warning, tmp_path, caplog):
+    checkpoint = checkpoint_dict(trained_like("m20.1"), "m20.1")  # epoch 3
+    if resume is not None:
+        checkpoint["resume"] = resume
+    path = tmp_path / name
+    torch.save(checkpoint, path)
+    (tmp_path / "file").write_text("")
+    # An unwritable output stops the export right after the checkpoint's checks.
+    result = run(path, "-o", tmp_path / "file" / "x.onnx")
+    assert result.exit_code == OutputError.exit_code
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == (warning is not None)
+    assert warning is None or warning in warnings[0]
 
 
 def test_missing_checkpoint(tmp_path):
