@@ -291,8 +291,7 @@ class Model:
 
     def _check_graph(self) -> None:
         """The graph must take one float32 input and give a float32 output of the contract's
-        names and grid shape, and give that shape when run (symbolic dimensions may hide a
-        wrong one): a model that cannot serve fails here, once, not on every granule."""
+        names and grid shape (as far as its declared dimensions tell: see `probability`)."""
         inputs = {i.name: i for i in self.session.get_inputs()}
         outputs = {o.name: o for o in self.session.get_outputs()}
         if list(inputs) != [INPUT_NAME] or OUTPUT_NAME not in outputs:
@@ -318,22 +317,6 @@ class Model:
                     f"{', '.join(map(str, expected[name]))})",
                     self.path,
                 )
-        self._check_runs()
-
-    def _check_runs(self) -> None:
-        """One run on a uniform scene: the output's shape and values must be probabilities."""
-        scene = np.full((len(grid.BANDS), *grid.SHAPE), 0.1, np.float32)
-        try:
-            (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.prepare(scene)})
-        except Exception as error:  # onnxruntime raises several unrelated types
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ModelError(f"the model fails to run ({reason})", self.path) from None
-        if out.shape != (1, 1, *grid.SHAPE):
-            raise IncompatibleModel(f"the model gives shape {out.shape} for one scene, this "
-                                    f"runtime needs (1, 1, {grid.ROWS}, {grid.COLS})", self.path)
-        if not (np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1):
-            raise ModelError("the model's output is not a probability (values outside [0, 1] "
-                             "or not finite)", self.path)
 
     def prepare(self, reflectance: np.ndarray) -> np.ndarray:
         """The model input (1, bands, rows, cols) from the reader's reflectance.
@@ -350,6 +333,22 @@ class Model:
         return np.ascontiguousarray((np.where(np.isnan(x), mean, x) - mean) / std)
 
     def probability(self, reflectance: np.ndarray) -> np.ndarray:
-        """Ice probability of each cell, float32 (rows, cols), from reflectance (7, rows, cols)."""
-        (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.prepare(reflectance)})
-        return out[0, 0]
+        """Ice probability of each cell, float32 (rows, cols), from reflectance (7, rows, cols).
+
+        A model that fails to run, or gives another shape (symbolic dimensions can hide one) or
+        values that are no probabilities, raises ModelError / IncompatibleModel: it would fail
+        on every granule, so callers stop rather than go on to the next one."""
+        try:
+            (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.prepare(reflectance)})
+        except Exception as error:  # onnxruntime raises several unrelated types
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise ModelError(f"the model fails to run ({reason})", self.path) from None
+        if out.shape != (1, 1, *grid.SHAPE):
+            raise IncompatibleModel(f"the model gives shape {out.shape} for one scene, this "
+                                    f"runtime needs (1, 1, {grid.ROWS}, {grid.COLS})", self.path)
+        probability = out[0, 0]
+        if not (np.isfinite(probability).all() and probability.min() >= 0
+                and probability.max() <= 1):
+            raise ModelError("the model's output is not a probability (values outside [0, 1] "
+                             "or not finite)", self.path)
+        return probability

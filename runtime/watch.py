@@ -29,7 +29,14 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from runtime.errors import BayIceError, MissesBay, NightGranule, OutputError
+from runtime.errors import (
+    BayIceError,
+    IncompatibleModel,
+    MissesBay,
+    ModelError,
+    NightGranule,
+    OutputError,
+)
 from runtime.granule import hdf4_complete
 from runtime.inference import file_sha256
 from runtime.outputs import PARTIAL, ensure_writable
@@ -147,7 +154,7 @@ def _serve(conn, options: Options, outdir: Path, parent_pid: int) -> None:
     while (path := conn.recv()) is not None:
         try:
             summary = segmenter.segment(path).save(outdir, options.probability)
-        except OutputError as error:
+        except (OutputError, ModelError, IncompatibleModel) as error:  # every granule alike
             conn.send(("fatal", type(error), str(error)))
             return
         except SKIPPED as error:

@@ -22,7 +22,7 @@ from runtime.cli import app
 from runtime.granule import read_crop
 from runtime.inference import CPU
 from runtime.segment import Segmenter, find_granules, is_granule_name
-from tests.onnx_models import expected_probability, make_model, metadata
+from tests.onnx_models import expected_probability, make_model, make_odd_model, metadata
 from tests.test_inference import cuda_really_runs
 
 GRID_TRANSFORM = Affine(grid.DLON, 0.0, grid.WEST, 0.0, -grid.DLAT, grid.NORTH)
@@ -221,6 +221,16 @@ def test_bad_models_fail_with_one_line(tmp_path, terra_nadir, make, error):
                                  "--model", str(path)])
     assert_failed_cleanly(result, error.exit_code, out)
     assert not out.exists()  # the model is loaded before the output folder is made
+
+
+def test_a_model_that_fails_when_it_runs_stops_the_batch(tmp_path, terra_nadir, aqua_nadir):
+    """It would fail on every granule: one line, not one per granule, and no outputs."""
+    path = make_odd_model(tmp_path / "short.onnx", "short_output")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["segment", str(terra_nadir), str(aqua_nadir), "-o", str(out),
+                                 "--model", str(path)])
+    assert_failed_cleanly(result, errors.IncompatibleModel.exit_code, out)
+    assert not out.exists()
 
 
 def test_missing_input_and_unwritable_output(tmp_path, model, terra_nadir):

@@ -7,7 +7,8 @@ others are still processed; the exit code is then that of the FIRST failure (0 w
 succeed). A later file of a granule already mapped in this batch (its copy under another name,
 e.g. the NASA and the IMAPP file of one pass) is skipped with a one-line warning, as in
 `crop`, rather than overwriting the first one's outputs. Model and device errors stop the
-command before the output directory is made; output-directory errors stop it at once. A
+command before the output directory is made; output-directory errors, and a model that fails
+when it runs, stop it at once. A
 batch that writes nothing leaves no output directory it made.
 """
 
@@ -35,7 +36,7 @@ from runtime.cli.common import (
     same_granule_warning,
     setup_logging,
 )
-from runtime.errors import BayIceError, OutputError
+from runtime.errors import BayIceError, IncompatibleModel, ModelError, OutputError
 from runtime.outputs import output_directory
 from runtime.segment import Segmenter, find_granules
 
@@ -91,7 +92,7 @@ def _segment_each(segmenter: Segmenter, paths: list[Path], output: Path, probabi
                 continue
             summary = result.save(output, probability)
             sources[name] = path
-        except OutputError:
+        except (OutputError, ModelError, IncompatibleModel):  # would fail every granule alike
             raise
         except BayIceError as error:
             exit_ = fail(TOOL, error)
