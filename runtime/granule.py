@@ -218,6 +218,8 @@ def hdf4_complete(path: Path) -> bool:
             if len(header) < _DD_BLOCK_HEADER.size:
                 return False
             count, block = _DD_BLOCK_HEADER.unpack(header)
+            if count < 0 or block < 0 or block >= size:  # a damaged index, not a short file
+                return False
             descriptors = f.read(count * _DD.size)
             if len(descriptors) < count * _DD.size:
                 return False

@@ -54,7 +54,7 @@ def matches(other: dict) -> bool:
                 for k in ("west", "east", "south", "north")
             )
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):  # OverflowError: rows = Infinity
         return False
 
 

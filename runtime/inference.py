@@ -138,8 +138,8 @@ def _check_compatible(meta: dict, path: Path) -> None:
             f"model input {meta['input']!r}, this runtime provides {SUPPORTED_INPUT!r}", path
         )
     norm = meta["normalisation"]
-    if not isinstance(norm, dict) or "in_graph" not in norm:
-        raise ModelError("metadata normalisation lacks 'in_graph'", path)
+    if not isinstance(norm, dict) or not isinstance(norm.get("in_graph"), bool):
+        raise ModelError("metadata normalisation needs 'in_graph': true or false", path)
     if not norm["in_graph"]:
         for key in ("mean", "std"):
             values = norm.get(key)

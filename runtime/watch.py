@@ -6,7 +6,9 @@
 - Each granule is processed exactly once across restarts: a ledger (JSON lines, one fsync'd
   record per granule) in the output directory keys granules by content sha256 and remembers
   name, size and modification time, so known files are skipped without hashing. The same
-  content under another name is recorded as a duplicate.
+  content under another name is recorded as a duplicate, and so is another file of a granule
+  whose outputs are already in the output directory (its NASA / IMAPP twin, a re-delivery):
+  the first outputs are kept, as `segment` keeps them within a batch.
 - Granules are read and segmented in a worker process (spawned; one inference session for many
   granules). A granule that crashes the HDF4 library or runs past ``timeout`` seconds costs the
   worker, which is replaced; the granule is recorded as failed with the reason.
@@ -105,20 +107,27 @@ class Ledger:
 
     def add(self, record: dict) -> None:
         """Append one record and make it durable before returning."""
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError as error:
+            raise OutputError(f"cannot write the ledger ({error.strerror or error})",
+                              self.path) from None
         self._index(record)
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:  # the write that failed has been reported by `add`
+            log.debug("closing %s", self.path, exc_info=True)
 
 
 @dataclass
 class Outcome:
     """What happened to one granule in the worker."""
 
-    status: str  # done | failed | skipped
+    status: str  # done | failed | skipped | duplicate
     reason: str = ""
     exit_code: int = 0
     granule_id: str | None = None
@@ -143,7 +152,9 @@ def _serve(conn, options: Options, outdir: Path, parent_pid: int) -> None:
     from runtime.segment import Segmenter
 
     _die_with_parent(parent_pid)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the watcher decides when to stop
+    # the watcher decides when to stop, also when systemd signals the whole process group
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.SIG_IGN)
     setup_logging(options.verbose)
     try:
         segmenter = Segmenter(options.model, options.device, options.threads, options.threshold)
@@ -153,7 +164,13 @@ def _serve(conn, options: Options, outdir: Path, parent_pid: int) -> None:
     conn.send(("ready", segmenter.provider))
     while (path := conn.recv()) is not None:
         try:
-            summary = segmenter.segment(path).save(outdir, options.probability)
+            result = segmenter.segment(path)
+            granule_id = result.summary["granule_id"]
+            if (outdir / f"{granule_id}.json").exists():  # its NASA / IMAPP twin came first
+                conn.send(("duplicate", 0, f"same granule {granule_id} as the outputs already "
+                                           "there, kept"))
+                continue
+            summary = result.save(outdir, options.probability)
         except (OutputError, ModelError, IncompatibleModel) as error:  # every granule alike
             conn.send(("fatal", type(error), str(error)))
             return

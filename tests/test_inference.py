@@ -126,6 +126,10 @@ def test_normalisation_outside_the_graph_is_applied_here(tmp_path):
     (lambda p: make_odd_model(p, "float16"), IncompatibleModel, "tensor\\(float16\\)"),
     (lambda p: make_odd_model(p, "two_inputs"), ModelError, "must take only 'reflectance'"),
     (lambda p: p.mkdir(), ModelError, "is a folder"),
+    (lambda p: make_model(p, metadata(normalisation={"in_graph": "false", "mean": [0.1] * 7,
+                                                     "std": [0.05] * 7})), ModelError, "in_graph"),
+    (lambda p: make_model(p, metadata(grid={**grid.describe(), "rows": float("inf")})),
+     IncompatibleModel, "grid"),
 ])
 def test_bad_models_are_refused(tmp_path, make, error, message):
     path = tmp_path / "bad.onnx"

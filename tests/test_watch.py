@@ -98,6 +98,10 @@ def test_hdf4_completeness_check(tmp_path, staged):
         assert not hdf4_complete(cut), fraction
     (tmp_path / "text.hdf").write_text("not HDF4: the reader will say so")
     assert hdf4_complete(tmp_path / "text.hdf")
+    for offset, value in ((4, b"\xff\xff"), (6, (-100).to_bytes(4, "big", signed=True))):
+        damaged = tmp_path / "damaged.hdf"  # a negative descriptor count / next-block offset
+        damaged.write_bytes(data[:offset] + value + data[offset + len(value):])
+        assert not hdf4_complete(damaged)
 
 
 def test_ledger_survives_a_torn_last_line(tmp_path):
@@ -128,6 +132,72 @@ def test_a_missing_incoming_folder_is_named_so(tmp_path):
     assert done.returncode == 3
     nowhere = tmp_path / "nowhere"
     assert done.stderr.strip() == f"ice-runtime watch: error: {nowhere}: no such directory"
+
+
+def test_a_ledger_that_cannot_be_written_is_one_output_error(tmp_path, monkeypatch):
+    ledger = Ledger(tmp_path / LEDGER_NAME)
+
+    def file_too_large(fd):
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(os, "fsync", file_too_large)
+    record = {"name": "a.hdf", "size": 1, "mtime_ns": 2, "sha256": "f" * 64, "status": "done"}
+    with pytest.raises(OutputError, match="cannot write the ledger \\(File too large\\)"):
+        ledger.add(record)
+    ledger.close()
+
+
+def test_another_file_of_a_mapped_granule_is_a_duplicate(tmp_path, staged, model):
+    """A re-delivery (other bytes, same granule): the first outputs are kept, not overwritten."""
+    incoming, out = tmp_path / "incoming", tmp_path / "out"
+    incoming.mkdir()
+    shutil.copy(staged[0], incoming)
+    watch = [*WATCH, str(incoming), "-o", str(out), "--model", str(model), "--threads", "1",
+             "--settle", "0", "--once"]
+    assert subprocess.run(watch, capture_output=True, timeout=120).returncode == 0
+    first = {p.name: p.read_bytes() for p in out.glob("MOD02HKM*")}
+    twin = incoming / staged[0].name.replace(".hdf", ".redelivered.hdf")
+    twin.write_bytes(staged[0].read_bytes() + b"\0")
+    assert subprocess.run(watch, capture_output=True, timeout=120).returncode == 0
+    assert [r["status"] for r in records(out)] == ["done", "duplicate"]
+    assert {p.name: p.read_bytes() for p in out.glob("MOD02HKM*")} == first
+
+
+SLOW = """
+import time
+from pathlib import Path
+import runtime.segment
+
+_read = runtime.segment.read_crop
+
+def read_crop(path):
+    if "slow" in Path(path).name:
+        (Path(path).parent.parent / "started").touch()
+        time.sleep(3)
+    return _read(path)
+
+runtime.segment.read_crop = read_crop
+"""
+
+
+def test_sigterm_to_the_process_group_finishes_the_granule_in_hand(tmp_path, staged, model):
+    """systemd signals every process of the service: the worker must not die of it."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(SLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), os.getcwd()])}
+    incoming, out = tmp_path / "incoming", tmp_path / "out"
+    incoming.mkdir()
+    shutil.copy(staged[0], incoming / f"slow-{staged[0].name}")
+    watcher = subprocess.Popen([*WATCH, str(incoming), "-o", str(out), "--model", str(model),
+                                "--threads", "1", "--settle", "0", "--interval", "0.2"],
+                               env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (tmp_path / "started").exists(), 60, "the slow granule to start")
+    os.killpg(watcher.pid, signal.SIGTERM)
+    _, stderr = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, stderr
+    assert [r["status"] for r in records(out)] == ["done"]
 
 
 def test_an_incoming_folder_that_goes_away_is_waited_for(tmp_path, staged):
