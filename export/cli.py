@@ -19,7 +19,6 @@ from typing import Annotated
 
 import numpy as np
 import onnx
-import torch
 import typer
 from torch import nn
 
@@ -64,21 +63,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-def _check_finite(checkpoint: dict, path: Path) -> None:
-    """CheckpointError when the weights or the normalisation hold NaN or infinite values (or a
-    standard deviation that is not positive): the export could only give NaN probabilities."""
-    bad = [name for name, tensor in checkpoint["state_dict"].items()
-           if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())]
-    if bad:
-        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-        raise CheckpointError(f"weights hold NaN or infinite values ({bad[0]}{more})", path)
-    preprocessing = checkpoint["preprocessing"]
-    values = [*preprocessing["mean"], *preprocessing["std"]]
-    if not (all(math.isfinite(v) for v in values) and min(preprocessing["std"]) > 0):
-        raise CheckpointError("normalisation mean / std hold NaN, infinite or non-positive std "
-                              "values", path)
 
 
 def _validation_iou(row: object) -> float:
@@ -229,12 +213,15 @@ def export(
     output = output or checkpoint.with_suffix(".onnx")
     if output.is_dir():
         raise OutputError("is a folder: give the ONNX file's name", output)
+    if output.suffix != ".onnx":  # OUT.md, the card, must not be the model itself
+        raise OutputError("the output name must end in .onnx", output)
+    if output.exists() and checkpoint.exists() and output.samefile(checkpoint):
+        raise OutputError("the output is the checkpoint itself", output)
     ckpt = load_checkpoint(checkpoint)
     missing = [key for key in METADATA_SOURCES if key not in ckpt]
     if missing:
         raise CheckpointError(f"checkpoint lacks {', '.join(missing)}", checkpoint)
     model = model_from_checkpoint(ckpt, checkpoint)
-    _check_finite(ckpt, checkpoint)
     _warn_if_not_best(ckpt, checkpoint)
     checkpoint_sha256 = file_sha256(checkpoint)
     metadata = model_metadata(

@@ -53,6 +53,8 @@ def assert_refused(root, tmp_path, shown: str, path) -> None:
     (lambda d: d["scenes"][1].update(start_time="yesterday"),
      f"scene {NAMES[1]}: start_time 'yesterday' is not an ISO 8601 time"),
     (lambda d: d.update(version=2), "version 2, this code reads 1"),
+    (lambda d: d["scenes"][0].update(certain_no_ice="false"),
+     f"scene {NAMES[0]}: certain_no_ice must be true or false"),
 ])
 def test_malformed_dataset_json(tiny, tmp_path, edit, shown):
     root = copy_of(tiny, tmp_path)
@@ -65,6 +67,16 @@ def test_empty_or_foreign_npy(tiny, tmp_path, content):
     root = copy_of(tiny, tmp_path)
     path = root / "labels" / f"{NAMES[3]}.npy"
     path.write_bytes(content)
+    assert_refused(root, tmp_path, "empty or unreadable array (not a complete .npy file)", path)
+
+
+def test_a_header_claiming_a_huge_array_is_refused_before_reading(tiny, tmp_path):
+    """A 200-byte file whose header says (400000, 400000): numpy would try to allocate 596 GiB."""
+    root = copy_of(tiny, tmp_path)
+    path = root / "crops" / f"{NAMES[1]}.npy"
+    header = np.lib.format.header_data_from_array_1_0(np.zeros(1, np.float32))
+    with path.open("wb") as file:
+        np.lib.format.write_array_header_1_0(file, header | {"shape": (400000, 400000)})
     assert_refused(root, tmp_path, "empty or unreadable array (not a complete .npy file)", path)
 
 

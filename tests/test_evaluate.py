@@ -1,6 +1,7 @@
 import csv
 import shutil
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -129,6 +130,25 @@ def test_evaluate_with_no_validation_scene_or_a_file_for_output(setup, tmp_path)
     assert result.exit_code == 12
     assert "the output path is a file, not a directory" in result.output
     assert "| group |" not in result.output  # refused before the work, not after
+
+
+def test_evaluate_refuses_nan_weights_and_a_forest_without_cells(setup, tmp_path):
+    base, dataset_dir, checkpoint = setup
+    broken = {**checkpoint, "state_dict": dict(checkpoint["state_dict"])}
+    first = next(k for k, v in broken["state_dict"].items() if v.is_floating_point())
+    broken["state_dict"][first] = torch.full_like(broken["state_dict"][first], float("nan"))
+    save_checkpoint(broken, tmp_path / "nan.ckpt")
+    result = CliRunner().invoke(app, ["evaluate", str(tmp_path / "nan.ckpt"), str(dataset_dir),
+                                      "-o", str(tmp_path / "eval")])
+    assert result.exit_code == 14 and "NaN or infinite" in result.output
+    no_data = shutil.copytree(dataset_dir, tmp_path / "no-data")
+    for name in checkpoint["train_config"]["split"]["training"]:
+        path = no_data / "crops" / f"{name}.npy"
+        np.save(path, np.full_like(np.load(path), np.nan))
+    result = CliRunner().invoke(app, ["evaluate", str(base / "model.ckpt"), str(no_data), "-o",
+                                      str(tmp_path / "eval")])
+    assert result.exit_code == 16, result.output
+    assert "no water cell with data in every band in the training scenes" in result.output
 
 
 def _row(group, method, iou, accuracy, recall=0.5):

@@ -259,6 +259,23 @@ def test_unwritable_output_is_a_clear_error(checkpoints, tmp_path):
     assert result.exit_code == OutputError.exit_code and "is a folder" in result.output
 
 
+def test_an_output_that_would_destroy_the_input_or_the_model_is_refused(checkpoints, tmp_path):
+    source = tmp_path / "best.ckpt"
+    source.write_bytes(checkpoints["m20.1"].read_bytes())
+    result = run(source, "-o", tmp_path / "best.ckpt", "--no-parity")
+    assert result.exit_code == OutputError.exit_code  # not .onnx: the checkpoint stays
+    assert source.read_bytes() == checkpoints["m20.1"].read_bytes()
+    result = run(source, "-o", tmp_path / "m.md", "--card", "--no-parity")
+    assert result.exit_code == OutputError.exit_code
+    assert "the output name must end in .onnx" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt"]
+    named_onnx = tmp_path / "odd.onnx"  # a checkpoint under an .onnx name
+    named_onnx.write_bytes(source.read_bytes())
+    result = run(named_onnx, "-o", named_onnx, "--no-parity")
+    assert result.exit_code == OutputError.exit_code and "the checkpoint itself" in result.output
+    assert named_onnx.read_bytes() == source.read_bytes()
+
+
 def _tensor_to(value: float):
     """Checkpoint edit: the first convolution weight filled with `value`."""
     def edit(checkpoint: dict) -> None:

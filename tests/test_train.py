@@ -142,8 +142,35 @@ def test_resume_with_no_epoch_left_is_refused(runs, dataset_dir):
     before = (runs[0] / "straight" / "metrics.csv").read_text()
     result = resume(dataset_dir, runs[0] / "straight", "--epochs", "2")
     assert result.exit_code == 14
-    assert "the run has done 2 epochs: give --epochs above 2 to go on" in result.output
+    assert "the run has done 2 of its 2 epochs: give --epochs above 2 to go on" in result.output
     assert (runs[0] / "straight" / "metrics.csv").read_text() == before
+
+
+def test_resume_without_epochs_goes_to_the_runs_own_count(runs, dataset_dir):
+    """Not to the talk's 570: a run of 2 epochs that has done 2 has nothing left."""
+    result = resume(dataset_dir, runs[0] / "straight")
+    assert result.exit_code == 14
+    assert "the run has done 2 of its 2 epochs" in result.output
+
+
+def test_resume_without_best_ckpt_is_refused_before_training(runs, dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(runs[0] / "straight" / "last.ckpt", run)
+    result = resume(dataset_dir, run, "--epochs", "3")
+    assert result.exit_code == 14 and "no best.ckpt" in result.output
+    assert sorted(p.name for p in run.iterdir()) == ["last.ckpt"]
+
+
+def test_resume_from_nan_weights_is_refused(runs, dataset_dir, tmp_path):
+    run = shutil.copytree(runs[0] / "straight", tmp_path / "run")
+    checkpoint = torch.load(run / "last.ckpt", weights_only=True)
+    first = next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point())
+    checkpoint["state_dict"][first].fill_(float("nan"))
+    torch.save(checkpoint, run / "last.ckpt")
+    result = resume(dataset_dir, run, "--epochs", "3")
+    assert result.exit_code == 14
+    assert f"weights hold NaN or infinite values ({first}" in result.output
 
 
 def test_resume_on_another_dataset_is_refused(runs, dataset_dir, tmp_path):

@@ -15,6 +15,7 @@ import logging
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from runtime import grid
@@ -92,7 +93,31 @@ def load_checkpoint(path: Path) -> dict:
                               f"(known: {', '.join(ARCHITECTURES)})", path)
     if not grid.matches(checkpoint.get("grid", {})):
         raise CheckpointError("checkpoint made for another grid", path)
+    _check_finite(checkpoint, path)
     return checkpoint
+
+
+def _check_finite(checkpoint: dict, path: Path) -> None:
+    """CheckpointError when the weights or the normalisation hold NaN or infinite values (or a
+    standard deviation that is not positive): such a model gives NaN probabilities, which an
+    export, an evaluation or a resumed run would otherwise carry on with."""
+    state = checkpoint.get("state_dict")
+    preprocessing = checkpoint.get("preprocessing")
+    if not isinstance(state, dict) or not isinstance(preprocessing, dict):
+        raise CheckpointError("checkpoint lacks its weights or preprocessing", path)
+    bad = [name for name, tensor in state.items()
+           if torch.is_tensor(tensor) and tensor.is_floating_point()
+           and not bool(torch.isfinite(tensor).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise CheckpointError(f"weights hold NaN or infinite values ({bad[0]}{more})", path)
+    try:
+        mean, std = (np.asarray(preprocessing[key], dtype=np.float64) for key in ("mean", "std"))
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError("checkpoint preprocessing lacks numeric mean / std", path) from None
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        raise CheckpointError("normalisation mean / std hold NaN, infinite or non-positive std "
+                              "values", path)
 
 
 def model_from_checkpoint(checkpoint: dict, path: Path) -> SSegm:

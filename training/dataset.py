@@ -119,6 +119,9 @@ def _checked_records(entries: object, document_path: Path) -> list[dict]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise DatasetError(f"scene {number} is not an object with a name", document_path)
         name = entry["name"]
+        if not isinstance(entry.get("certain_no_ice", False), bool):
+            raise DatasetError(f"scene {name}: certain_no_ice must be true or false",
+                               document_path)
         if name in seen:
             raise DatasetError(f"scene {name} is listed twice", document_path)
         seen.add(name)
@@ -134,16 +137,16 @@ def load_array(path: Path, shape: tuple[int, ...], dtype: type) -> np.ndarray:
     """A .npy array of this shape and dtype, or a one-line DatasetError naming the file."""
     if not path.is_file():
         raise DatasetError("no such file", path)
-    try:
-        with path.open("rb") as file:
-            array = np.load(file, allow_pickle=False)
+    try:  # mapped first: the header's shape and dtype are checked before any data is read
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, EOFError, ValueError):  # numpy's own text advises allow_pickle: no help
-        array = None
-    if not isinstance(array, np.ndarray):  # empty, text, pickled, truncated, an .npz archive
+        mapped = None
+    if not isinstance(mapped, np.ndarray):  # empty, text, pickled, truncated, an .npz archive
         raise DatasetError("empty or unreadable array (not a complete .npy file)", path)
-    if array.shape != shape or array.dtype != dtype:
-        raise DatasetError(f"{array.dtype} {array.shape}, expected {np.dtype(dtype)} {shape}", path)
-    return array
+    if mapped.shape != shape or mapped.dtype != dtype:
+        raise DatasetError(f"{mapped.dtype} {mapped.shape}, expected {np.dtype(dtype)} {shape}",
+                           path)
+    return np.array(mapped)
 
 
 def load_mask(path: Path, meaning: str) -> np.ndarray:

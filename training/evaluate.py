@@ -130,6 +130,9 @@ def _fit_forest(dataset: Dataset, indices: list[int], water: np.ndarray, seed: i
         pick = rng.choice(cells, min(per_scene, len(cells)), replace=False)
         features.append(crop.reshape(len(grid.BANDS), -1)[:, pick].T)
         labels.append(dataset.labels[i].numpy().ravel()[pick] == 1)
+    if not sum(len(scene_labels) for scene_labels in labels):
+        raise DatasetError("no water cell with data in every band in the training scenes, "
+                           "for the random forest", dataset.root)
     return fit_pixel_forest(np.concatenate(features), np.concatenate(labels), seed)
 
 

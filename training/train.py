@@ -311,6 +311,9 @@ def check_run_folder(out_dir: Path, resume: bool) -> None:
         raise OutputError("the run folder is a file", out_dir)
     if resume and not (out_dir / "last.ckpt").is_file():
         raise CheckpointError("nothing to resume: no last.ckpt in the run folder", out_dir)
+    if resume and not (out_dir / "best.ckpt").is_file():
+        raise CheckpointError("no best.ckpt beside last.ckpt in the run folder: a resume keeps "
+                              "both", out_dir)
     held = [name for name in RUN_FILES if (out_dir / name).exists()]
     if not resume and held:
         raise OutputError(f"the run folder holds a run ({', '.join(held)}); continue it with "
@@ -326,20 +329,23 @@ def _resume_state(out_dir: Path, config: TrainConfig) -> dict:
         raise CheckpointError(f"the run is {checkpoint['architecture']}, not "
                               f"{config.architecture}: resume it with --model "
                               f"{checkpoint['architecture']}", path)
-    done = len(checkpoint["resume"]["history"])
-    if config.epochs <= done:
-        raise CheckpointError(f"the run has done {done} epochs: give --epochs above {done} to "
-                              "go on", path)
     return checkpoint
 
 
-def _resumed_config(previous: dict, asked: TrainConfig,
-                    resume_learning_rate: float | None) -> TrainConfig:
-    """The run's own configuration, with the new epoch count and learning rate; other options
-    asked for (not left at their defaults) that differ from the run's are named and ignored."""
-    kept = previous["train_config"]["config"] | {"epochs": asked.epochs}
+def _resumed_config(previous: dict, asked: TrainConfig, resume_learning_rate: float | None,
+                    resume_epochs: int | None, path: Path) -> TrainConfig:
+    """The run's own configuration, with the epoch count and learning rate asked for (else
+    its own); other options asked for (not left at their defaults) that differ from the
+    run's are named and ignored."""
+    kept = dict(previous["train_config"]["config"])
+    if resume_epochs is not None:
+        kept["epochs"] = resume_epochs
     if resume_learning_rate is not None:
         kept["learning_rate"] = resume_learning_rate
+    done = len(previous["resume"]["history"])
+    if kept["epochs"] <= done:
+        raise CheckpointError(f"the run has done {done} of its {kept['epochs']} epochs: give "
+                              f"--epochs above {done} to go on", path)
     defaults = TrainConfig()
     for name, value in asdict(asked).items():
         if name not in ("epochs", "learning_rate") and value != kept.get(name) \
@@ -427,19 +433,20 @@ def _check_split(dataset: Dataset, train_idx: list[int], val_idx: list[int],
 def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool = False,
           device: str | None = None, show_progress: bool = True,
           mixed_precision: bool | None = None,
-          resume_learning_rate: float | None = None) -> dict:
+          resume_learning_rate: float | None = None, resume_epochs: int | None = None) -> dict:
     """Train, writing checkpoints, CSV and plot into `out_dir`; return the best checkpoint's
     validation metrics; `out_dir` must not hold another run (`check_run_folder`), and is made
     once the dataset has loaded. With `resume`, continue from `out_dir/last.ckpt`: its configuration
-    wins, except the number of epochs and, when `resume_learning_rate` is given, Adam's
-    learning rate from the next epoch on (a step decay by hand; each epoch's rate is in the
-    CSV). `mixed_precision`: see `mixed_precision_dtype`."""
+    wins, except the number of epochs when `resume_epochs` is given and Adam's learning rate
+    from the next epoch on when `resume_learning_rate` is (a step decay by hand; each epoch's
+    rate is in the CSV). `mixed_precision`: see `mixed_precision_dtype`."""
     dev = pick_device(device)
     autocast_dtype = mixed_precision_dtype(dev, mixed_precision)
     check_run_folder(out_dir, resume)
     previous = _resume_state(out_dir, config) if resume else None
     if previous is not None:
-        config = _resumed_config(previous, config, resume_learning_rate)
+        config = _resumed_config(previous, config, resume_learning_rate, resume_epochs,
+                                 out_dir / "last.ckpt")
     torch.manual_seed(config.seed)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True

@@ -27,7 +27,8 @@ def train(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder (crops/, labels/, ...).")],
     model: Annotated[str, typer.Option(help=f"One of: {', '.join(ARCHITECTURES)}.")] = "m21.1",
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder.")] = Path("run"),
-    epochs: Annotated[int, typer.Option(min=1, help="Epochs (talk: 570).")] = 570,
+    epochs: Annotated[int | None, typer.Option(
+        min=1, help="Epochs (default: the talk's 570; with --resume, the run's own).")] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Training batch (talk: 32).")] = 32,
     learning_rate: Annotated[float | None, typer.Option(
         min=1e-12,
@@ -60,12 +61,14 @@ def train(
     from training import train as training_loop  # torch: only when the command runs
 
     config = training_loop.TrainConfig(
-        model, epochs, batch_size, learning_rate or training_loop.DEFAULT_LEARNING_RATE, seed,
-        validation_fraction, augment, limit,
+        model, epochs or training_loop.TrainConfig.epochs, batch_size,
+        learning_rate or training_loop.DEFAULT_LEARNING_RATE, seed, validation_fraction,
+        augment, limit,
     )
     metrics = training_loop.train(
         dataset, output, config, resume=resume, device=device, show_progress=progress,
         mixed_precision=mixed_precision, resume_learning_rate=learning_rate if resume else None,
+        resume_epochs=epochs if resume else None,
     )
     typer.echo(f"best validation metrics ({output / 'best.ckpt'}):")
     typer.echo(json.dumps(metrics, indent=1))
