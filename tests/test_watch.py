@@ -78,6 +78,14 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+def hooked_env(tmp_path: Path, sitecustomize: str) -> dict:
+    """An environment whose Python processes (the watcher's worker too) run `sitecustomize`."""
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(sitecustomize)
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), os.getcwd()])}
+
+
 def write_slowly(source: Path, target: Path) -> None:
     """Append the file in ten pieces, with one pause longer than the settle time."""
     data = source.read_bytes()
@@ -182,10 +190,7 @@ runtime.segment.read_crop = read_crop
 
 def test_sigterm_to_the_process_group_finishes_the_granule_in_hand(tmp_path, staged, model):
     """systemd signals every process of the service: the worker must not die of it."""
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(SLOW)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), os.getcwd()])}
+    env = hooked_env(tmp_path, SLOW)
     incoming, out = tmp_path / "incoming", tmp_path / "out"
     incoming.mkdir()
     shutil.copy(staged[0], incoming / f"slow-{staged[0].name}")
@@ -334,10 +339,7 @@ runtime.segment.read_crop = read_crop
 def test_a_granule_that_crashes_or_hangs_the_worker_is_recorded(tmp_path, staged, model):
     """sitecustomize makes the worker die of SIGSEGV or hang on chosen names, as a granule
     that breaks the HDF4 library would."""
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(CRASH_AND_HANG)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hooks), os.getcwd()])}
+    env = hooked_env(tmp_path, CRASH_AND_HANG)
     incoming, out = tmp_path / "incoming", tmp_path / "out"
     incoming.mkdir()
     shutil.copy(staged[0], incoming / f"crash-{staged[0].name}")
