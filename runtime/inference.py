@@ -219,8 +219,12 @@ def _create_session(path: Path, providers: list[str], threads: int) -> ort.Infer
         with _quiet_ort():
             return ort.InferenceSession(str(path), sess_options=options, providers=providers)
     except Exception as error:  # onnxruntime raises several unrelated types for bad files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ModelError(f"cannot load as an ONNX model ({reason})", path) from None
+        raise ModelError(f"cannot load as an ONNX model ({_first_line(error)})", path) from None
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an onnxruntime error (they run to many), or its type when empty."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def open_session(path: Path, device: str, threads: int) -> ort.InferenceSession:
@@ -300,21 +304,19 @@ class Model:
                 f"{sorted(inputs)} and gives {sorted(outputs)}",
                 self.path,
             )
-        for tensor in (inputs[INPUT_NAME], outputs[OUTPUT_NAME]):
+        expected = ((inputs[INPUT_NAME], (len(grid.BANDS), grid.ROWS, grid.COLS)),
+                    (outputs[OUTPUT_NAME], (1, grid.ROWS, grid.COLS)))
+        for tensor, dims in expected:
             if tensor.type != "tensor(float)":
                 raise IncompatibleModel(
                     f"graph {tensor.name} is {tensor.type}, this runtime needs tensor(float) "
                     "(float32)", self.path)
-        inputs = {name: tensor.shape for name, tensor in inputs.items()}
-        outputs = {name: tensor.shape for name, tensor in outputs.items()}
-        expected = {INPUT_NAME: [len(grid.BANDS), grid.ROWS, grid.COLS],
-                    OUTPUT_NAME: [1, grid.ROWS, grid.COLS]}
-        for name, shape in ((INPUT_NAME, inputs[INPUT_NAME]), (OUTPUT_NAME, outputs[OUTPUT_NAME])):
+            shape = tensor.shape
             if len(shape) != 4 or any(isinstance(d, int) and d != e
-                                      for d, e in zip(shape[1:], expected[name], strict=True)):
+                                      for d, e in zip(shape[1:], dims, strict=True)):
                 raise IncompatibleModel(
-                    f"graph {name} shape {shape}, this runtime needs (N, "
-                    f"{', '.join(map(str, expected[name]))})",
+                    f"graph {tensor.name} shape {shape}, this runtime needs (N, "
+                    f"{', '.join(map(str, dims))})",
                     self.path,
                 )
 
@@ -341,8 +343,7 @@ class Model:
         try:
             (out,) = self.session.run([OUTPUT_NAME], {INPUT_NAME: self.prepare(reflectance)})
         except Exception as error:  # onnxruntime raises several unrelated types
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise ModelError(f"the model fails to run ({reason})", self.path) from None
+            raise ModelError(f"the model fails to run ({_first_line(error)})", self.path) from None
         if out.shape != (1, 1, *grid.SHAPE):
             raise IncompatibleModel(f"the model gives shape {out.shape} for one scene, this "
                                     f"runtime needs (1, 1, {grid.ROWS}, {grid.COLS})", self.path)

@@ -53,7 +53,6 @@ SKIPPED = (NightGranule, MissesBay)
 WORKER_START_TIMEOUT = 300.0
 
 
-
 @dataclass(frozen=True)
 class Options:
     """How granules are segmented and when they are taken."""

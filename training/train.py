@@ -410,9 +410,10 @@ def _record_epoch(run: Run, row: dict, val_metrics: dict[str, float], out_dir: P
 
 
 def _check_split(dataset: Dataset, train_idx: list[int], val_idx: list[int],
-                 previous: dict | None) -> None:
-    """Refuse a split that cannot train (no ice to learn) or that is not the resumed run's (the
-    same split seed on another dataset would mix validation scenes into training)."""
+                 names: dict[str, list[str]], previous: dict | None) -> None:
+    """Refuse a split that cannot train (no ice to learn) or whose scene `names` are not the
+    resumed run's (the same split seed on another dataset would mix validation scenes into
+    training)."""
     if not train_idx or not val_idx:
         raise DatasetError(f"{len(dataset)} scenes are too few for a training and a validation "
                            "part (a split needs two scenes of one kind)", dataset.root)
@@ -423,9 +424,7 @@ def _check_split(dataset: Dataset, train_idx: list[int], val_idx: list[int],
         log.warning("%s: the validation scenes hold no ice cell: IoU is undefined and the best "
                     "epoch cannot be chosen by it", dataset.root)
     split_then = (previous or {}).get("train_config", {}).get("split")
-    split_now = {"training": [dataset.names[i] for i in train_idx],
-                 "validation": [dataset.names[i] for i in val_idx]}
-    if split_then is not None and any(split_then[k] != v for k, v in split_now.items()):
+    if split_then is not None and any(split_then[k] != v for k, v in names.items()):
         raise DatasetError("not the resumed run's scenes (its split differs): resume on the "
                            f"run's dataset, {previous['train_config']['dataset']}", dataset.root)
 
@@ -454,7 +453,9 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
     dataset = load_dataset(dataset_path, config.limit)
     masks = cell_masks(dataset)
     train_idx, val_idx = split(dataset, config.seed, config.validation_fraction)
-    _check_split(dataset, train_idx, val_idx, previous)
+    split_names = {"training": [dataset.names[i] for i in train_idx],
+                   "validation": [dataset.names[i] for i in val_idx]}
+    _check_split(dataset, train_idx, val_idx, split_names, previous)
     mean, std = band_statistics(dataset, train_idx)
     run = _start_run(config, mean, std, dev, autocast_dtype, previous)
     train_config = {
@@ -465,8 +466,7 @@ def train(dataset_path: Path, out_dir: Path, config: TrainConfig, resume: bool =
         "split": {
             "seed": config.seed,
             "validation_fraction": config.validation_fraction,
-            "training": [dataset.names[i] for i in train_idx],
-            "validation": [dataset.names[i] for i in val_idx],
+            **split_names,
         },
     }
     data = f"{dataset.source}; {len(train_idx)} training / {len(val_idx)} validation scenes"

@@ -8,8 +8,7 @@ succeed). A later file of a granule already mapped in this batch (its copy under
 e.g. the NASA and the IMAPP file of one pass) is skipped with a one-line warning, as in
 `crop`, rather than overwriting the first one's outputs. Model and device errors stop the
 command before the output directory is made; output-directory errors, and a model that fails
-when it runs, stop it at once. A
-batch that writes nothing leaves no output directory it made.
+when it runs, stop it at once. A batch that writes nothing leaves no output directory it made.
 """
 
 from __future__ import annotations
